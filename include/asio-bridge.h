@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PipeWire ASIO Bridge: the shared-memory and socket ABI.
+ *
+ * This header is the one definition of everything the bridge node (inside the
+ * PipeWire daemon) and its client (the Wine-side ASIO driver, or the native
+ * reference client) exchange. Rust binds it with bindgen; C includes it.
+ *
+ * Attach:
+ *   The node listens on a SOCK_SEQPACKET socket at
+ *   $XDG_RUNTIME_DIR/asio-bridge/<node.name> (directory mode 0700, peers
+ *   must have the daemon's uid). The client sends `asio_bridge_hello`; the
+ *   node answers `asio_bridge_welcome` with a sealed memfd (SCM_RIGHTS) or
+ *   `asio_bridge_refuse`. The connection stays open while the client is
+ *   attached: closing it (or dying) detaches.
+ *
+ * Each graph cycle k (pipelined mode):
+ *   1. the node copies its input ports into input half h = k mod 2;
+ *   2. if the client completed cycle k-1 (`done_seq`), the node copies output
+ *      half 1-h to its output ports, else it outputs silence and counts a
+ *      late cycle;
+ *   3. the node publishes `cycle` and increments `seq` (a futex word) and
+ *      wakes the client, which processes half h and then stores `done_seq`.
+ */
+#ifndef ASIO_BRIDGE_H
+#define ASIO_BRIDGE_H
+
+#include <stdint.h>
+
+#define ASIO_BRIDGE_MAGIC 0x42495341u /* "ASIB" as little-endian bytes */
+#define ASIO_BRIDGE_VERSION 1u
+
+#define ASIO_BRIDGE_SOCKET_DIR "asio-bridge" /* under $XDG_RUNTIME_DIR */
+#define ASIO_BRIDGE_DEFAULT_NODE "asio-bridge"
+
+#define ASIO_BRIDGE_CACHE_LINE 64u
+#define ASIO_BRIDGE_MAX_CHANNELS 64u  /* per direction */
+#define ASIO_BRIDGE_NAME_LEN 64u      /* node and client names, NUL included */
+#define ASIO_BRIDGE_CHANNEL_NAME_LEN 32u /* ASIOChannelInfo.name is 32 bytes */
+#define ASIO_BRIDGE_MESSAGE_LEN 256u
+#define ASIO_BRIDGE_HALVES 2u
+
+#define ASIO_BRIDGE_ALIGNED __attribute__((aligned(ASIO_BRIDGE_CACHE_LINE)))
+
+/* Written once by the node before the memfd is handed out. */
+struct asio_bridge_info {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t size;           /* bytes of the whole mapping */
+	uint32_t n_inputs;       /* channels the client receives (node ports in_*) */
+	uint32_t n_outputs;      /* channels the client sends (node ports out_*) */
+	uint32_t max_frames;     /* capacity of one channel buffer (clock.quantum-limit) */
+	uint32_t channel_stride; /* bytes from one channel buffer to the next, multiple of 64 */
+	uint32_t audio_offset;   /* offset of the first audio buffer, multiple of 64 */
+	char node_name[ASIO_BRIDGE_NAME_LEN];
+} ASIO_BRIDGE_ALIGNED;
+
+/* Written by the node each cycle, read by the client. `seq` is written last
+ * (release) and is the futex word the client waits on; it is 0 until the
+ * first cycle after attach. */
+struct asio_bridge_cycle {
+	uint32_t seq;
+	uint32_t half;         /* the half the client processes for this cycle */
+	uint32_t frames;       /* quantum of this cycle (clock.duration) */
+	uint32_t rate;         /* sample rate (clock.rate.denom) */
+	uint64_t position;     /* graph clock position in samples */
+	uint64_t nsec;         /* graph clock time of this cycle, CLOCK_MONOTONIC ns */
+	uint64_t publish_nsec; /* CLOCK_MONOTONIC ns just before the wake-up */
+	uint32_t late_cycles;  /* cycles since attach the client had not completed in time */
+	uint32_t padding;
+} ASIO_BRIDGE_ALIGNED;
+
+/* Written by the client, read by the node. */
+struct asio_bridge_client {
+	uint32_t done_seq;     /* seq of the last cycle whose output half is complete */
+	uint32_t padding[15];
+} ASIO_BRIDGE_ALIGNED;
+
+/* The start of the mapping. Audio follows at info.audio_offset:
+ *   for half in 0..2: n_inputs input buffers, then n_outputs output buffers,
+ *   each max_frames float32 samples, channel_stride bytes apart. */
+struct asio_bridge_shm {
+	struct asio_bridge_info info;
+	struct asio_bridge_cycle cycle;
+	struct asio_bridge_client client;
+	char input_names[ASIO_BRIDGE_MAX_CHANNELS][ASIO_BRIDGE_CHANNEL_NAME_LEN];
+	char output_names[ASIO_BRIDGE_MAX_CHANNELS][ASIO_BRIDGE_CHANNEL_NAME_LEN];
+} ASIO_BRIDGE_ALIGNED;
+
+/* Socket messages. Every message starts with this header; a peer checks
+ * `magic` and then `version` before it trusts anything else. */
+enum asio_bridge_msg_type {
+	ASIO_BRIDGE_MSG_HELLO = 1,   /* client -> node */
+	ASIO_BRIDGE_MSG_WELCOME = 2, /* node -> client, carries the memfd */
+	ASIO_BRIDGE_MSG_REFUSE = 3,  /* node -> client, then the node closes */
+};
+
+struct asio_bridge_msg_header {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t type; /* enum asio_bridge_msg_type */
+	uint32_t size; /* bytes of the whole message, header included */
+};
+
+struct asio_bridge_hello {
+	struct asio_bridge_msg_header header;
+	char client_name[ASIO_BRIDGE_NAME_LEN]; /* e.g. the DAW's .exe name */
+};
+
+struct asio_bridge_welcome {
+	struct asio_bridge_msg_header header;
+	uint32_t shm_size; /* bytes to map from the memfd */
+	uint32_t padding;
+};
+
+enum asio_bridge_refusal {
+	ASIO_BRIDGE_REFUSE_BUSY = 1,     /* another client holds the port */
+	ASIO_BRIDGE_REFUSE_VERSION = 2,  /* the client speaks another protocol version */
+	ASIO_BRIDGE_REFUSE_PROTOCOL = 3, /* malformed message */
+	ASIO_BRIDGE_REFUSE_RESOURCES = 4,/* the node could not set up shared memory */
+};
+
+struct asio_bridge_refuse {
+	struct asio_bridge_msg_header header;
+	uint32_t reason;      /* enum asio_bridge_refusal */
+	uint32_t holder_pid;  /* with BUSY: the pid of the client holding the port */
+	char message[ASIO_BRIDGE_MESSAGE_LEN]; /* human-readable, NUL-terminated */
+};
+
+#endif /* ASIO_BRIDGE_H */
