@@ -1,8 +1,7 @@
 //! The bridge ABI as Rust sees it: the bindgen output of
 //! `include/asio-bridge.h`, pinned by static assertions, plus safe helpers for
-//! the shared-memory layout and the attach messages.
-
-#![no_std]
+//! the shared-memory layout and the attach messages, and the two OS
+//! primitives both sides use on it: the mapping and the futex.
 
 #[allow(non_camel_case_types, non_upper_case_globals, dead_code)]
 mod sys {
@@ -10,8 +9,11 @@ mod sys {
 }
 pub use sys::*;
 
+pub mod futex;
 mod layout;
+mod mapping;
 mod message;
+pub use mapping::{sealed_memfd, Mapping};
 pub use layout::{Direction, Layout, LayoutError};
 pub use message::{
     as_bytes, c_str, copy_c_str, decode_client, decode_node, ClientMessage, Message,
@@ -41,3 +43,17 @@ const_assert_eq!(size_of::<asio_bridge_msg_header>(), 16);
 const_assert_eq!(size_of::<asio_bridge_hello>(), 16 + 64);
 const_assert_eq!(size_of::<asio_bridge_welcome>(), 24);
 const_assert_eq!(size_of::<asio_bridge_refuse>(), 24 + 256);
+
+fn header_str(bytes: &'static [u8]) -> &'static str {
+    core::ffi::CStr::from_bytes_with_nul(bytes).ok().and_then(|s| s.to_str().ok()).expect("ASCII constant")
+}
+
+/// The directory under `$XDG_RUNTIME_DIR` that holds the node sockets.
+pub fn socket_dir() -> &'static str {
+    header_str(ASIO_BRIDGE_SOCKET_DIR)
+}
+
+/// The node name a client attaches to unless told otherwise.
+pub fn default_node() -> &'static str {
+    header_str(ASIO_BRIDGE_DEFAULT_NODE)
+}

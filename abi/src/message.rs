@@ -193,8 +193,6 @@ pub fn c_str(src: &[core::ffi::c_char]) -> impl fmt::Display + '_ {
 #[cfg(test)]
 mod tests {
     use super::*;
-    extern crate std;
-    use std::{string::ToString, vec::Vec};
 
     #[test]
     fn round_trip_and_hostile_input() {

@@ -1,0 +1,341 @@
+//! One attachment to a bridge node.
+
+use asio_bridge_abi::{
+    as_bytes, asio_bridge_cycle, asio_bridge_hello, asio_bridge_shm, c_str, decode_node, futex,
+    Direction, Layout, LayoutError, Mapping, MessageError, NodeMessage, ASIO_BRIDGE_REFUSE_BUSY,
+    ASIO_BRIDGE_REFUSE_VERSION,
+};
+use std::{
+    fmt, io,
+    mem::{offset_of, size_of},
+    os::{
+        fd::{AsRawFd, FromRawFd, OwnedFd},
+        unix::{ffi::OsStrExt, net::UnixStream},
+    },
+    path::PathBuf,
+    sync::atomic::{AtomicU32, Ordering},
+    time::Duration,
+};
+
+/// Where the node named `node_name` listens.
+pub fn socket_path(node_name: &str) -> Result<PathBuf, AttachError> {
+    let dir = std::env::var_os("XDG_RUNTIME_DIR").ok_or(AttachError::NoRuntimeDir)?;
+    Ok(PathBuf::from(dir).join(asio_bridge_abi::socket_dir()).join(node_name))
+}
+
+#[derive(Debug)]
+pub enum AttachError {
+    NoRuntimeDir,
+    /// Nothing listens there: the daemon is not running or has no such node.
+    NoNode { node: String, path: PathBuf },
+    /// The node said no; `message` is its explanation.
+    Refused { reason: u32, holder_pid: u32, message: String },
+    Protocol(MessageError),
+    Layout(LayoutError),
+    Io(io::Error),
+}
+
+impl AttachError {
+    pub fn is_busy(&self) -> bool {
+        matches!(self, Self::Refused { reason: ASIO_BRIDGE_REFUSE_BUSY, .. })
+    }
+    pub fn is_version_mismatch(&self) -> bool {
+        matches!(self, Self::Refused { reason: ASIO_BRIDGE_REFUSE_VERSION, .. })
+            || matches!(self, Self::Protocol(MessageError::Version(_)))
+    }
+}
+
+impl fmt::Display for AttachError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoRuntimeDir => write!(f, "XDG_RUNTIME_DIR is not set, so the bridge socket cannot be found"),
+            Self::NoNode { node, path } => write!(
+                f,
+                "no PipeWire ASIO bridge node named '{node}' is running (nothing listens on {})",
+                path.display()
+            ),
+            Self::Refused { message, .. } => write!(f, "{message}"),
+            Self::Protocol(e) => write!(f, "the bridge node answered oddly: {e}"),
+            Self::Layout(e) => write!(f, "the bridge node's shared memory is unusable: {e}"),
+            Self::Io(e) => write!(f, "talking to the bridge node failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AttachError {}
+
+impl From<io::Error> for AttachError {
+    fn from(e: io::Error) -> Self {
+        Self::Io(e)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitError {
+    /// No cycle within the timeout (the graph is stopped or suspended).
+    Timeout,
+    /// The node closed the connection (unloaded, or the daemon stopped).
+    Detached,
+}
+
+/// What the node published for one cycle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Cycle {
+    pub seq: u32,
+    pub half: u32,
+    pub frames: u32,
+    pub rate: u32,
+    pub position: u64,
+    pub nsec: u64,
+    pub publish_nsec: u64,
+    pub late_cycles: u32,
+    /// Cycles published since the previous `wait` returned that this client
+    /// never saw (it was late).
+    pub missed: u32,
+}
+
+pub struct Session {
+    socket: UnixStream,
+    map: Mapping,
+    layout: Layout,
+    last_seq: u32,
+}
+
+impl Session {
+    /// Connects to the node `node_name` and maps its port. `client_name` is
+    /// what the node tells a second client that finds the port busy.
+    pub fn attach(node_name: &str, client_name: &str) -> Result<Self, AttachError> {
+        Self::attach_with(node_name, asio_bridge_hello::with_name(client_name))
+    }
+
+    /// `attach` with a hand-made hello, for testing the node's refusals.
+    pub fn attach_with(node_name: &str, hello: asio_bridge_hello) -> Result<Self, AttachError> {
+        let path = socket_path(node_name)?;
+        let socket = connect_seqpacket(&path).map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                AttachError::NoNode { node: node_name.to_owned(), path: path.clone() }
+            }
+            _ => AttachError::Io(e),
+        })?;
+        socket.set_read_timeout(Some(Duration::from_secs(5)))?;
+        send(&socket, as_bytes(&hello))?;
+        let mut buf = [0u8; 512];
+        let (len, fd) = recv_with_fd(&socket, &mut buf)?;
+        match decode_node(&buf[..len]).map_err(AttachError::Protocol)? {
+            NodeMessage::Refuse(r) => Err(AttachError::Refused {
+                reason: r.reason,
+                holder_pid: r.holder_pid,
+                message: c_str(&r.message).to_string(),
+            }),
+            NodeMessage::Welcome(w) => {
+                let fd = fd.ok_or(AttachError::Io(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "welcome without shared memory",
+                )))?;
+                let map = Mapping::new(&fd, w.shm_size as usize)?;
+                // SAFETY: the mapping is at least `shm_size` bytes, checked to
+                // hold the header by `Layout::from_info` right after this
+                // read; the node wrote the info before sending the fd.
+                if map.len() < size_of::<asio_bridge_shm>() {
+                    return Err(AttachError::Layout(LayoutError::Truncated {
+                        mapped: map.len(),
+                        needed: size_of::<asio_bridge_shm>(),
+                    }));
+                }
+                let info = unsafe { &(*map.as_ptr().cast::<asio_bridge_shm>()).info };
+                let layout = Layout::from_info(info, map.len()).map_err(AttachError::Layout)?;
+                socket.set_read_timeout(None)?;
+                let mut session = Self { socket, map, layout, last_seq: 0 };
+                session.last_seq = session.seq_word().load(Ordering::Acquire);
+                Ok(session)
+            }
+        }
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn shm(&self) -> *const asio_bridge_shm {
+        self.map.as_ptr().cast()
+    }
+
+    pub fn node_name(&self) -> String {
+        // SAFETY: the mapping holds a whole `asio_bridge_shm` (checked at
+        // attach); the name is a fixed array read bounded by its length.
+        c_str(unsafe { &(*self.shm()).info.node_name }).to_string()
+    }
+
+    /// The node's name for a channel, e.g. `in_1` or a user-set name.
+    pub fn channel_name(&self, direction: Direction, channel: u32) -> String {
+        // SAFETY: as in `node_name`; the index is bounds-checked by `get`.
+        let names = unsafe {
+            match direction {
+                Direction::Input => &(*self.shm()).input_names,
+                Direction::Output => &(*self.shm()).output_names,
+            }
+        };
+        names.get(channel as usize).map(|n| c_str(n).to_string()).unwrap_or_default()
+    }
+
+    fn word(&self, offset: usize) -> &AtomicU32 {
+        // SAFETY: offsets of u32 fields inside the mapped header, which is
+        // 64-byte aligned; shared words are only accessed atomically.
+        unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU32>() }
+    }
+
+    fn seq_word(&self) -> &AtomicU32 {
+        self.word(offset_of!(asio_bridge_shm, cycle) + offset_of!(asio_bridge_cycle, seq))
+    }
+
+    fn done_word(&self) -> &AtomicU32 {
+        self.word(offset_of!(asio_bridge_shm, client))
+    }
+
+    /// Waits for the next cycle the node publishes. Never waits longer than
+    /// `timeout`. Allocation-free: callable from a real-time thread.
+    pub fn wait(&mut self, timeout: Duration) -> Result<Cycle, WaitError> {
+        let deadline = crate::monotonic_nsec() + timeout.as_nanos() as u64;
+        loop {
+            let seq = self.seq_word().load(Ordering::Acquire);
+            if seq != self.last_seq {
+                if let Some(mut cycle) = self.read_cycle(seq) {
+                    cycle.missed = seq.wrapping_sub(self.last_seq).wrapping_sub(1);
+                    self.last_seq = seq;
+                    return Ok(cycle);
+                }
+                continue;
+            }
+            let now = crate::monotonic_nsec();
+            if now >= deadline {
+                return Err(if self.node_gone() { WaitError::Detached } else { WaitError::Timeout });
+            }
+            futex::wait(self.seq_word(), seq, Duration::from_nanos(deadline - now));
+        }
+    }
+
+    /// Reads the cycle record as published for `seq`; None if the node
+    /// published another cycle meanwhile (then the caller reads again).
+    fn read_cycle(&self, seq: u32) -> Option<Cycle> {
+        // SAFETY: the record lies inside the mapped header; a volatile read
+        // of plain integers the node may be rewriting is checked by the
+        // seq re-read below (a seqlock).
+        let c = unsafe { std::ptr::read_volatile(&(*self.shm()).cycle) };
+        std::sync::atomic::fence(Ordering::Acquire);
+        (self.seq_word().load(Ordering::Relaxed) == seq).then_some(Cycle {
+            seq,
+            half: c.half & 1,
+            frames: c.frames.min(self.layout.max_frames),
+            rate: c.rate,
+            position: c.position,
+            nsec: c.nsec,
+            publish_nsec: c.publish_nsec,
+            late_cycles: c.late_cycles,
+            missed: 0,
+        })
+    }
+
+    fn node_gone(&self) -> bool {
+        let mut pfd = libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one valid pollfd, zero timeout.
+        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
+        n > 0 && pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLIN) != 0
+    }
+
+    /// Raw pointer to one channel buffer (`max_frames` floats). The Wine
+    /// driver hands these to the ASIO host as its buffers.
+    pub fn buffer_ptr(&self, half: u32, direction: Direction, channel: u32) -> *mut f32 {
+        // SAFETY: `buffer_offset` asserts the indices and the layout was
+        // validated against the mapped length.
+        unsafe { self.map.as_ptr().add(self.layout.buffer_offset(half, direction, channel)).cast() }
+    }
+
+    /// The input the node wrote for `cycle`.
+    pub fn input(&self, cycle: &Cycle, channel: u32) -> &[f32] {
+        // SAFETY: the buffer holds `max_frames` >= `frames` floats; the node
+        // does not write this half again until the next-but-one cycle.
+        unsafe { std::slice::from_raw_parts(self.buffer_ptr(cycle.half, Direction::Input, channel), cycle.frames as usize) }
+    }
+
+    /// The output half the node takes for `cycle` once it is complete.
+    pub fn output(&mut self, cycle: &Cycle, channel: u32) -> &mut [f32] {
+        // SAFETY: as in `input`; the node reads this half only after
+        // `complete` publishes it, and `&mut self` keeps slices unique.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.buffer_ptr(cycle.half, Direction::Output, channel), cycle.frames as usize)
+        }
+    }
+
+    /// Publishes that the output half of `cycle` is complete.
+    pub fn complete(&self, cycle: &Cycle) {
+        self.done_word().store(cycle.seq, Ordering::Release);
+    }
+}
+
+fn connect_seqpacket(path: &std::path::Path) -> io::Result<UnixStream> {
+    // SAFETY: plain socket syscalls; the fd is owned by the stream on success
+    // and closed by OwnedFd on every error path.
+    unsafe {
+        let raw = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0);
+        if raw < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let fd = OwnedFd::from_raw_fd(raw);
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+        let bytes = path.as_os_str().as_bytes();
+        if bytes.len() >= addr.sun_path.len() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket path too long"));
+        }
+        for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
+            *d = *s as libc::c_char;
+        }
+        let len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
+        if libc::connect(raw, (&addr as *const libc::sockaddr_un).cast(), len) < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(UnixStream::from(fd))
+    }
+}
+
+fn send(socket: &UnixStream, bytes: &[u8]) -> io::Result<()> {
+    // SAFETY: sending from a valid buffer on a connected socket.
+    let n = unsafe { libc::send(socket.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Receives one message and at most one passed fd.
+fn recv_with_fd(socket: &UnixStream, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
+    let mut cmsg = [0u64; 8];
+    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // SAFETY: msghdr points at live buffers for the duration of the call;
+    // control messages are walked with the libc CMSG macros within
+    // `msg_controllen`, and a received fd is owned exactly once.
+    unsafe {
+        let mut msg: libc::msghdr = std::mem::zeroed();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = cmsg.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&cmsg);
+        let n = libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
+        if n < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the node closed the connection"));
+        }
+        let mut fd = None;
+        let mut c = libc::CMSG_FIRSTHDR(&msg);
+        while !c.is_null() {
+            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
+                fd = Some(OwnedFd::from_raw_fd(raw));
+            }
+            c = libc::CMSG_NXTHDR(&msg, c);
+        }
+        Ok((n as usize, fd))
+    }
+}
