@@ -57,7 +57,8 @@ struct asio_bridge_info {
 
 /* Written by the node each cycle, read by the client. `seq` is written last
  * (release) and is the futex word the client waits on; it is 0 until the
- * first cycle after attach. */
+ * first cycle after attach, when `frames` and `rate` already hold the graph's
+ * current quantum and rate (0 if the node has not run yet). */
 struct asio_bridge_cycle {
 	uint32_t seq;
 	uint32_t half;         /* the half the client processes for this cycle */
@@ -67,6 +68,10 @@ struct asio_bridge_cycle {
 	uint64_t nsec;         /* graph clock time of this cycle, CLOCK_MONOTONIC ns */
 	uint64_t publish_nsec; /* CLOCK_MONOTONIC ns just before the wake-up */
 	uint32_t late_cycles;  /* cycles since attach the client had not completed in time */
+	uint32_t output_delay; /* frames the node adds between the client's output and
+	                        * the out_* ports: one quantum when pipelined */
+	uint32_t upstream_latency;   /* frames PipeWire reports before the in_* ports */
+	uint32_t downstream_latency; /* frames PipeWire reports after the out_* ports */
 	uint32_t padding;
 } ASIO_BRIDGE_ALIGNED;
 

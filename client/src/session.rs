@@ -89,6 +89,9 @@ pub struct Cycle {
     pub nsec: u64,
     pub publish_nsec: u64,
     pub late_cycles: u32,
+    pub output_delay: u32,
+    pub upstream_latency: u32,
+    pub downstream_latency: u32,
     /// Cycles published since the previous `wait` returned that this client
     /// never saw (it was late).
     pub missed: u32,
@@ -214,6 +217,18 @@ impl Session {
         }
     }
 
+    /// The most recent cycle record without waiting: the graph's current
+    /// quantum and rate (`seq` 0 and only those two fields before the first
+    /// cycle). Does not count as seen by `wait`.
+    pub fn latest(&self) -> Cycle {
+        loop {
+            let seq = self.seq_word().load(Ordering::Acquire);
+            if let Some(cycle) = self.read_cycle(seq) {
+                return cycle;
+            }
+        }
+    }
+
     /// Reads the cycle record as published for `seq`; None if the node
     /// published another cycle meanwhile (then the caller reads again).
     fn read_cycle(&self, seq: u32) -> Option<Cycle> {
@@ -231,6 +246,9 @@ impl Session {
             nsec: c.nsec,
             publish_nsec: c.publish_nsec,
             late_cycles: c.late_cycles,
+            output_delay: c.output_delay,
+            upstream_latency: c.upstream_latency,
+            downstream_latency: c.downstream_latency,
             missed: 0,
         })
     }
