@@ -14,7 +14,7 @@ mod layout;
 mod mapping;
 mod message;
 pub use mapping::{sealed_memfd, Mapping};
-pub use layout::{Direction, Layout, LayoutError};
+pub use layout::{Direction, Layout, LayoutError, MAX_FRAMES};
 pub use message::{
     as_bytes, c_str, copy_c_str, decode_client, decode_node, ClientMessage, Message,
     MessageError, NodeMessage,
@@ -57,4 +57,13 @@ pub fn socket_dir() -> &'static str {
 /// The node name a client attaches to unless told otherwise.
 pub fn default_node() -> &'static str {
     header_str(ASIO_BRIDGE_DEFAULT_NODE)
+}
+
+/// CLOCK_MONOTONIC in nanoseconds, the clock cycles are stamped with. A vDSO
+/// call: no allocation, safe on the RT path.
+pub fn monotonic_nsec() -> u64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }

@@ -6,14 +6,8 @@
 //! and the reference client both use it.
 
 mod session;
+pub mod signal;
 
-pub use asio_bridge_abi::Direction;
+pub use asio_bridge_abi::{monotonic_nsec, Direction};
 pub use session::{socket_path, AttachError, Cycle, Session, WaitError};
 
-/// CLOCK_MONOTONIC in nanoseconds, the clock the node stamps cycles with.
-pub fn monotonic_nsec() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
-}

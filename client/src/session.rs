@@ -198,7 +198,7 @@ impl Session {
     /// Waits for the next cycle the node publishes. Never waits longer than
     /// `timeout`. Allocation-free: callable from a real-time thread.
     pub fn wait(&mut self, timeout: Duration) -> Result<Cycle, WaitError> {
-        let deadline = crate::monotonic_nsec() + timeout.as_nanos() as u64;
+        let deadline = asio_bridge_abi::monotonic_nsec() + timeout.as_nanos() as u64;
         loop {
             let seq = self.seq_word().load(Ordering::Acquire);
             if seq != self.last_seq {
@@ -209,7 +209,7 @@ impl Session {
                 }
                 continue;
             }
-            let now = crate::monotonic_nsec();
+            let now = asio_bridge_abi::monotonic_nsec();
             if now >= deadline {
                 return Err(if self.node_gone() { WaitError::Detached } else { WaitError::Timeout });
             }

@@ -1,0 +1,229 @@
+//! The reference client: attaches to a bridge node like the Wine driver
+//! does, runs a callback per cycle, and reports what it saw.
+
+use asio_bridge_abi::{asio_bridge_hello, ASIO_BRIDGE_VERSION};
+use asio_bridge_client::{
+    monotonic_nsec,
+    signal::{counter, CounterCheck},
+    Cycle, Direction, Session, WaitError,
+};
+use std::{process::exit, time::Duration};
+
+const USAGE: &str = "usage: asio-bridge-client [OPTIONS]
+
+Attaches to a PipeWire ASIO Bridge node the way the Wine ASIO driver does,
+processes every graph cycle for a while, and prints what it saw as
+key=value lines.
+
+Options:
+  --node NAME        bridge node to attach to (default: asio-bridge)
+  --name NAME        name the node shows to other clients (default: asio-bridge-client)
+  --seconds S        how long to run (default: 5)
+  --output MODE      what to send to every output: silence | counter (default: silence)
+                     counter: each sample carries its graph sample index
+  --check-counter    check that input 1 carries the counter signal bit-exactly
+                     and report its delay in samples
+  --rt PRIO          run the callback thread SCHED_FIFO at PRIO (1-99)
+  --cpu N            pin the callback thread to CPU N
+  --protocol-version V  announce another protocol version (for testing refusals)
+  -h, --help         this text
+
+Exit status: 0 done, 1 a check failed, 2 could not attach.";
+
+struct Options {
+    node: String,
+    name: String,
+    seconds: f64,
+    counter_out: bool,
+    check_counter: bool,
+    rt: Option<i32>,
+    cpu: Option<usize>,
+    version: u32,
+}
+
+fn parse() -> Result<Options, String> {
+    let mut o = Options {
+        node: asio_bridge_abi::default_node().into(),
+        name: "asio-bridge-client".into(),
+        seconds: 5.0,
+        counter_out: false,
+        check_counter: false,
+        rt: None,
+        cpu: None,
+        version: ASIO_BRIDGE_VERSION,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut value = |what: &str| args.next().ok_or(format!("{a} needs {what}"));
+        let num = |v: String| v.parse::<f64>().map_err(|_| format!("{a}: '{v}' is not a number"));
+        match a.as_str() {
+            "--node" => o.node = value("a node name")?,
+            "--name" => o.name = value("a name")?,
+            "--seconds" => o.seconds = num(value("seconds")?)?,
+            "--output" => match value("silence or counter")?.as_str() {
+                "silence" => o.counter_out = false,
+                "counter" => o.counter_out = true,
+                v => return Err(format!("--output: unknown mode '{v}'")),
+            },
+            "--check-counter" => o.check_counter = true,
+            "--rt" => o.rt = Some(num(value("a priority")?)? as i32),
+            "--cpu" => o.cpu = Some(num(value("a CPU number")?)? as usize),
+            "--protocol-version" => o.version = num(value("a version")?)? as u32,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                exit(0)
+            }
+            _ => return Err(format!("unknown option '{a}'")),
+        }
+    }
+    Ok(o)
+}
+
+fn set_rt(prio: i32) -> bool {
+    let param = libc::sched_param { sched_priority: prio };
+    // SAFETY: plain syscall on the calling thread.
+    unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) == 0 }
+}
+
+fn pin(cpu: usize) -> bool {
+    // SAFETY: cpu_set_t is plain data; CPU_SET stays inside it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) == 0
+    }
+}
+
+/// What the per-cycle callback accumulates. Preallocated: the callback
+/// itself allocates nothing.
+struct Stats {
+    cycles: u64,
+    missed: u64,
+    position_errors: u64,
+    wake_ns: Vec<u64>,
+    check: CounterCheck,
+    last: Option<Cycle>,
+    last_nonzero: u64,
+}
+
+impl Stats {
+    fn on_cycle(&mut self, session: &mut Session, cycle: &Cycle, counter_out: bool, check: bool) {
+        if self.wake_ns.len() < self.wake_ns.capacity() {
+            self.wake_ns.push(monotonic_nsec().saturating_sub(cycle.publish_nsec));
+        }
+        self.cycles += 1;
+        self.missed += cycle.missed as u64;
+        if let Some(prev) = self.last {
+            if cycle.missed == 0 && cycle.position != prev.position + prev.frames as u64 {
+                self.position_errors += 1;
+            }
+        }
+        self.last = Some(*cycle);
+        let inputs = session.layout().n_inputs;
+        if inputs > 0 {
+            let input = session.input(cycle, 0);
+            if let Some(i) = input.iter().rposition(|&v| v != 0.0) {
+                self.last_nonzero = cycle.position + i as u64;
+            }
+            if check {
+                self.check.feed(cycle.position, input);
+            }
+        }
+        for ch in 0..session.layout().n_outputs {
+            let out = session.output(cycle, ch);
+            if counter_out {
+                for (i, s) in out.iter_mut().enumerate() {
+                    *s = counter(cycle.position + i as u64);
+                }
+            } else {
+                out.fill(0.0);
+            }
+        }
+        session.complete(cycle);
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize] as f64 / 1000.0
+}
+
+fn main() {
+    let o = parse().unwrap_or_else(|e| {
+        eprintln!("asio-bridge-client: {e}\n\n{USAGE}");
+        exit(2)
+    });
+    let mut hello = asio_bridge_hello::with_name(&o.name);
+    hello.header.version = o.version;
+    let mut session = match Session::attach_with(&o.node, hello) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("attached=0");
+            println!("busy={}", e.is_busy() as u8);
+            println!("version_mismatch={}", e.is_version_mismatch() as u8);
+            println!("error={e}");
+            exit(2)
+        }
+    };
+    let l = *session.layout();
+    println!("attached=1");
+    println!("node={}", session.node_name());
+    println!("inputs={}", l.n_inputs);
+    println!("outputs={}", l.n_outputs);
+    for ch in 0..l.n_inputs {
+        println!("input_name_{}={}", ch + 1, session.channel_name(Direction::Input, ch));
+    }
+    if let Some(cpu) = o.cpu {
+        println!("pinned={}", pin(cpu) as u8);
+    }
+    if let Some(prio) = o.rt {
+        println!("realtime={}", set_rt(prio) as u8);
+    }
+    let mut stats = Stats {
+        cycles: 0,
+        missed: 0,
+        position_errors: 0,
+        wake_ns: Vec::with_capacity((o.seconds * 48000.0 / 16.0) as usize + 1024),
+        check: CounterCheck::default(),
+        last: None,
+        last_nonzero: 0,
+    };
+    let deadline = monotonic_nsec() + (o.seconds * 1e9) as u64;
+    let mut detached = false;
+    while monotonic_nsec() < deadline {
+        match session.wait(Duration::from_millis(200)) {
+            Ok(cycle) => stats.on_cycle(&mut session, &cycle, o.counter_out, o.check_counter),
+            Err(WaitError::Timeout) => {}
+            Err(WaitError::Detached) => {
+                detached = true;
+                break;
+            }
+        }
+    }
+    let last = stats.last.unwrap_or_default();
+    println!("detached={}", detached as u8);
+    println!("cycles={}", stats.cycles);
+    println!("missed={}", stats.missed);
+    println!("position_errors={}", stats.position_errors);
+    println!("late_cycles={}", last.late_cycles);
+    println!("frames={}", last.frames);
+    println!("rate={}", last.rate);
+    println!("output_delay={}", last.output_delay);
+    println!("silent_tail_frames={}", (last.position + last.frames as u64).saturating_sub(stats.last_nonzero));
+    let mut wake = stats.wake_ns;
+    wake.sort_unstable();
+    println!("wake_p50_us={:.1}", percentile(&wake, 0.5));
+    println!("wake_p99_us={:.1}", percentile(&wake, 0.99));
+    println!("wake_max_us={:.1}", percentile(&wake, 1.0));
+    let mut failed = false;
+    if o.check_counter {
+        let c = stats.check;
+        println!("counter_delay={}", c.delay.map_or(-1, |d| d as i64));
+        println!("counter_matched={}", c.matched);
+        println!("counter_mismatches={}", c.mismatches);
+        failed |= c.delay.is_none() || c.mismatches > 0;
+    }
+    exit(failed as i32)
+}

@@ -1,0 +1,74 @@
+//! The counter signal the tests and benchmarks send through the graph: each
+//! sample carries its own index, exactly representable in float32, so a
+//! receiver can check every sample bit-exactly and measure the delay.
+
+/// Period of the counter, in samples (2^23 - 1).
+pub const PERIOD: u64 = 8_388_607;
+const SCALE: f32 = 8_388_608.0;
+
+/// The counter's value for sample index `n`: never 0, exact in float32.
+pub fn counter(n: u64) -> f32 {
+    ((n % PERIOD) + 1) as f32 / SCALE
+}
+
+/// The sample index (mod PERIOD) a counter value encodes; None for silence
+/// or a value the counter never produces.
+pub fn decode(v: f32) -> Option<u64> {
+    let k = v * SCALE;
+    (v > 0.0 && k.fract() == 0.0 && (k as u64) <= PERIOD).then(|| k as u64 - 1)
+}
+
+/// Checks a stream of received samples against the counter: the first
+/// counter sample fixes the delay, every later sample must match it.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CounterCheck {
+    /// Delay in samples (receive index - send index), once locked.
+    pub delay: Option<u64>,
+    pub matched: u64,
+    pub mismatches: u64,
+}
+
+impl CounterCheck {
+    /// `index` is the receiver's sample index of `samples[0]`.
+    pub fn feed(&mut self, index: u64, samples: &[f32]) {
+        for (i, &v) in samples.iter().enumerate() {
+            let at = index + i as u64;
+            match (self.delay, decode(v)) {
+                (None, None) => {}
+                (None, Some(k)) => {
+                    self.delay = Some((at % PERIOD + PERIOD - k) % PERIOD);
+                    self.matched += 1;
+                }
+                (Some(d), _) => {
+                    if v.to_bits() == counter((at % PERIOD + PERIOD - d % PERIOD) % PERIOD).to_bits() {
+                        self.matched += 1;
+                    } else {
+                        self.mismatches += 1;
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counter_round_trips_and_check_finds_delay_and_errors() {
+        for n in [0, 1, 4095, PERIOD - 1, PERIOD, 3 * PERIOD + 17] {
+            assert_eq!(decode(counter(n)), Some(n % PERIOD));
+        }
+        assert_eq!(decode(0.0), None);
+        let sent: Vec<f32> = (0..1000).map(counter).collect();
+        let mut check = CounterCheck::default();
+        check.feed(0, &[0.0; 256]);
+        check.feed(256, &sent[..500]);
+        assert_eq!((check.delay, check.mismatches, check.matched), (Some(256), 0, 500));
+        let mut bad = sent[500..].to_vec();
+        bad[7] = 0.5;
+        check.feed(756, &bad);
+        assert_eq!(check.mismatches, 1);
+    }
+}

@@ -1,0 +1,151 @@
+//! The real-time half of an attachment: what process() does with the shared
+//! memory each graph cycle. Runs on the data loop only; allocates nothing,
+//! locks nothing, logs nothing, and never waits.
+
+use asio_bridge_abi::{
+    asio_bridge_client, asio_bridge_cycle, asio_bridge_shm, futex, monotonic_nsec, Direction, Layout,
+    Mapping,
+};
+use std::{
+    mem::offset_of,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+/// The graph clock as read from the driver's position each cycle.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clock {
+    pub frames: u32,
+    pub rate: u32,
+    pub position: u64,
+    pub nsec: u64,
+}
+
+/// An attached client's shared memory, as the data loop sees it.
+pub struct Attachment {
+    map: Mapping,
+    layout: Layout,
+    /// seq of the last published cycle (0: none yet).
+    seq: u32,
+    /// Frames of the last published cycle: the output half's valid length.
+    published_frames: u32,
+    late_cycles: u32,
+}
+
+impl Attachment {
+    /// Takes a mapping whose header the main loop already wrote for `layout`.
+    pub fn new(map: Mapping, layout: Layout) -> Self {
+        assert!(map.len() >= layout.size);
+        Self { map, layout, seq: 0, published_frames: 0, late_cycles: 0 }
+    }
+
+    pub fn into_mapping(self) -> Mapping {
+        self.map
+    }
+
+    fn word(&self, offset: usize) -> &AtomicU32 {
+        // SAFETY: a u32 field inside the mapped header (the mapping is at
+        // least `layout.size` >= header bytes, page aligned); words the
+        // client writes are only accessed atomically.
+        unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU32>() }
+    }
+
+    fn seq_word(&self) -> &AtomicU32 {
+        self.word(offset_of!(asio_bridge_shm, cycle) + offset_of!(asio_bridge_cycle, seq))
+    }
+
+    fn done_word(&self) -> &AtomicU32 {
+        self.word(offset_of!(asio_bridge_shm, client) + offset_of!(asio_bridge_client, done_seq))
+    }
+
+    fn buffer(&self, half: u32, direction: Direction, channel: u32) -> *mut f32 {
+        // SAFETY: `buffer_offset` asserts the indices; the layout fits the mapping.
+        unsafe { self.map.as_ptr().add(self.layout.buffer_offset(half, direction, channel)).cast() }
+    }
+
+    /// The half the coming cycle fills with input.
+    pub fn next_half(&self) -> u32 {
+        self.seq.wrapping_add(1) & 1
+    }
+
+    /// Copies one input port's samples into the coming cycle's input half;
+    /// `None` (an unlinked port) and a short buffer are padded with silence.
+    pub fn write_input(&self, channel: u32, frames: u32, src: Option<&[f32]>) {
+        let frames = frames.min(self.layout.max_frames) as usize;
+        // SAFETY: the buffer holds `max_frames` floats; the client reads this
+        // half only after `publish`, and the previous use of this half was
+        // two cycles ago.
+        let dst = unsafe { std::slice::from_raw_parts_mut(self.buffer(self.next_half(), Direction::Input, channel), frames) };
+        let n = src.map_or(0, |s| s.len().min(frames));
+        if let Some(src) = src {
+            dst[..n].copy_from_slice(&src[..n]);
+        }
+        dst[n..].fill(0.0);
+    }
+
+    /// Whether the client completed the previous cycle: then its output
+    /// half may be played; otherwise this cycle is late and plays silence.
+    pub fn previous_complete(&self) -> bool {
+        self.seq != 0 && self.done_word().load(Ordering::Acquire) == self.seq
+    }
+
+    /// Copies the output the client completed for the previous cycle into
+    /// one output port (pipelined: one quantum of delay), or silence.
+    pub fn read_output(&self, channel: u32, complete: bool, dst: &mut [f32]) {
+        let n = if complete { dst.len().min(self.published_frames as usize) } else { 0 };
+        // SAFETY: the previous half holds `published_frames` <= max_frames
+        // samples the client finished (done_seq, acquired above); it will not
+        // touch that half again until it is woken for the next cycle.
+        let src = unsafe { std::slice::from_raw_parts(self.buffer(self.seq & 1, Direction::Output, channel), n) };
+        dst[..n].copy_from_slice(src);
+        dst[n..].fill(0.0);
+    }
+
+    /// Publishes the cycle whose input was just written and wakes the client.
+    pub fn publish(&mut self, clock: Clock, complete: bool) {
+        if self.seq != 0 && !complete {
+            self.late_cycles = self.late_cycles.wrapping_add(1);
+        }
+        let seq = self.seq.wrapping_add(1).max(1);
+        let frames = clock.frames.min(self.layout.max_frames);
+        let record = asio_bridge_cycle {
+            seq: self.seq,
+            half: seq & 1,
+            frames,
+            rate: clock.rate,
+            position: clock.position,
+            nsec: clock.nsec,
+            publish_nsec: monotonic_nsec(),
+            late_cycles: self.late_cycles,
+            output_delay: frames,
+            upstream_latency: 0,
+            downstream_latency: 0,
+            padding: 0,
+        };
+        let cycle = self.cycle_ptr();
+        // SAFETY: the record lies inside the mapped header. `seq` keeps the
+        // previous value until the release store below, so a client reading
+        // concurrently sees the change of `seq` and re-reads (seqlock).
+        unsafe { std::ptr::write_volatile(cycle, record) };
+        self.seq_word().store(seq, Ordering::Release);
+        futex::wake(self.seq_word());
+        self.seq = seq;
+        self.published_frames = frames;
+    }
+
+    /// Sets the quantum and rate a client sees before the first cycle.
+    pub fn announce(&self, clock: Clock) {
+        let cycle = self.cycle_ptr();
+        // SAFETY: main loop, before the mapping is handed to the client or
+        // to the data loop: nothing else accesses it yet.
+        unsafe {
+            (*cycle).frames = clock.frames.min(self.layout.max_frames);
+            (*cycle).rate = clock.rate;
+            (*cycle).output_delay = (*cycle).frames;
+        }
+    }
+
+    fn cycle_ptr(&self) -> *mut asio_bridge_cycle {
+        // SAFETY: offset of the cycle record inside the mapped header.
+        unsafe { self.map.as_ptr().add(offset_of!(asio_bridge_shm, cycle)).cast() }
+    }
+}

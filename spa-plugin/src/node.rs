@@ -1,0 +1,592 @@
+//! The bridge node: ports, params, attach/detach on the main loop, and the
+//! per-cycle work on the data loop.
+
+use crate::{
+    config::Config,
+    cycle::{Attachment, Clock},
+    params,
+    ports::{Buffer, PortInfo, PortRt, MAX_BUFFERS},
+    socket::{self, Peer},
+    support::{DataLoop, Log, MainLoop},
+};
+use asio_bridge_abi::{
+    as_bytes, asio_bridge_refuse, asio_bridge_shm, asio_bridge_welcome, c_str, copy_c_str, decode_client,
+    sealed_memfd, ClientMessage, Layout, Mapping, MessageError, ASIO_BRIDGE_REFUSE_BUSY,
+    ASIO_BRIDGE_REFUSE_PROTOCOL, ASIO_BRIDGE_REFUSE_RESOURCES, ASIO_BRIDGE_REFUSE_VERSION,
+};
+use libspa_sys as spa;
+use std::{
+    cell::UnsafeCell,
+    ffi::{c_int, c_void},
+    os::fd::{AsRawFd, OwnedFd, RawFd},
+    path::PathBuf,
+    ptr,
+};
+
+/// Connections that have not said hello yet; more are closed at once.
+const MAX_PENDING: usize = 8;
+
+/// Everything process() touches. Only the data loop reads or writes it;
+/// the main thread changes it through `DataLoop::run`.
+pub struct Rt {
+    position: *const spa::spa_io_position,
+    quantum_limit: u32,
+    inputs: Vec<PortRt>,
+    outputs: Vec<PortRt>,
+    attachment: Option<Attachment>,
+}
+
+impl Rt {
+    pub fn new(inputs: u32, outputs: u32, quantum_limit: u32) -> Self {
+        Self {
+            position: ptr::null(),
+            quantum_limit,
+            inputs: (0..inputs).map(|_| PortRt::default()).collect(),
+            outputs: (0..outputs).map(|_| PortRt::default()).collect(),
+            attachment: None,
+        }
+    }
+
+    fn clock(&self) -> Option<Clock> {
+        // SAFETY: the daemon keeps the position area alive while it is set
+        // (it is replaced through set_io, which goes through the data loop).
+        let p = unsafe { self.position.as_ref()? };
+        Some(Clock {
+            frames: (p.clock.duration as u32).min(self.quantum_limit),
+            rate: p.clock.rate.denom,
+            position: p.clock.position,
+            nsec: p.clock.nsec,
+        })
+    }
+
+    pub fn set_attachment(&mut self, a: Option<Attachment>) -> Option<Attachment> {
+        std::mem::replace(&mut self.attachment, a)
+    }
+
+    pub fn port(&mut self, direction: u32, id: u32) -> Option<&mut PortRt> {
+        match direction {
+            spa::SPA_DIRECTION_INPUT => self.inputs.get_mut(id as usize),
+            _ => self.outputs.get_mut(id as usize),
+        }
+    }
+
+    pub fn set_position(&mut self, position: *const spa::spa_io_position) {
+        self.position = position;
+    }
+
+    /// One graph cycle. See include/asio-bridge.h for the protocol.
+    pub fn process(&mut self) -> c_int {
+        let status = (spa::SPA_STATUS_HAVE_DATA | spa::SPA_STATUS_NEED_DATA) as c_int;
+        let Some(clock) = self.clock() else { return status };
+        let attachment = self.attachment.as_mut();
+        for (ch, port) in self.inputs.iter_mut().enumerate() {
+            let src = port.input(clock.frames);
+            if let Some(a) = &attachment {
+                a.write_input(ch as u32, clock.frames, src);
+            }
+        }
+        let complete = attachment.as_ref().is_some_and(|a| a.previous_complete());
+        for (ch, port) in self.outputs.iter_mut().enumerate() {
+            if let Some(dst) = port.output(clock.frames) {
+                match &attachment {
+                    Some(a) => a.read_output(ch as u32, complete, dst),
+                    None => dst.fill(0.0),
+                }
+            }
+        }
+        if let Some(a) = attachment {
+            a.publish(clock, complete);
+        }
+        status
+    }
+}
+
+struct Connection {
+    fd: OwnedFd,
+    source: *mut spa::spa_source,
+    peer: Peer,
+}
+
+struct Holder {
+    conn: Connection,
+    name: String,
+    exe: String,
+}
+
+pub struct Node {
+    pub iface: spa::spa_node,
+    hooks: spa::spa_hook_list,
+    log: Log,
+    main_loop: MainLoop,
+    data_loop: DataLoop,
+    config: Config,
+    node_props: Vec<spa::spa_dict_item>,
+    ports: Vec<PortInfo>,
+    rt: UnsafeCell<Rt>,
+    socket_path: PathBuf,
+    listener: Option<(OwnedFd, *mut spa::spa_source)>,
+    pending: Vec<Connection>,
+    holder: Option<Holder>,
+}
+
+impl Node {
+    /// Builds the node in its final heap place (the hook list is
+    /// self-referential) and starts listening.
+    pub fn new(config: Config, log: Log, main_loop: MainLoop, data_loop: DataLoop) -> Result<Box<Self>, String> {
+        let socket_path = socket::prepare_dir(&config.node_name).map_err(|e| format!("cannot create the bridge socket: {e}"))?;
+        let ports = (0..config.inputs)
+            .map(|i| PortInfo::new(&format!("in_{}", i + 1), &format!("AUX{i}"), &format!("ASIO input {}", i + 1)))
+            .chain((0..config.outputs).map(|i| {
+                PortInfo::new(&format!("out_{}", i + 1), &format!("AUX{i}"), &format!("ASIO output {}", i + 1))
+            }))
+            .collect();
+        let item = |k: &'static std::ffi::CStr, v: &'static std::ffi::CStr| spa::spa_dict_item { key: k.as_ptr(), value: v.as_ptr() };
+        let mut node = Box::new(Self {
+            iface: spa::spa_node {
+                iface: spa::spa_interface {
+                    type_: spa::SPA_TYPE_INTERFACE_Node.as_ptr().cast(),
+                    version: spa::SPA_VERSION_NODE,
+                    cb: spa::spa_callbacks { funcs: (&crate::NODE_METHODS as *const spa::spa_node_methods).cast(), data: ptr::null_mut() },
+                },
+            },
+            hooks: spa::spa_hook_list { list: spa::spa_list { next: ptr::null_mut(), prev: ptr::null_mut() } },
+            log,
+            main_loop,
+            data_loop,
+            node_props: vec![
+                // Run even when nothing is linked: the DAW expects callbacks.
+                item(c"node.always-process", c"true"),
+                item(c"node.want-driver", c"true"),
+                item(c"media.type", c"Audio"),
+                item(c"media.role", c"DSP"),
+            ],
+            rt: UnsafeCell::new(Rt::new(config.inputs, config.outputs, config.quantum_limit)),
+            config,
+            ports,
+            socket_path,
+            listener: None,
+            pending: Vec::new(),
+            holder: None,
+        });
+        let me: *mut Node = &mut *node;
+        node.iface.iface.cb.data = me.cast();
+        let list = &mut node.hooks.list as *mut spa::spa_list;
+        node.hooks.list = spa::spa_list { next: list, prev: list };
+        let fd = socket::listen(&node.socket_path).map_err(|e| format!("cannot listen for ASIO clients: {e}"))?;
+        // SAFETY: the node outlives the source: `Drop` destroys it first.
+        let source = unsafe { node.main_loop.add_io(fd.as_raw_fd(), spa::SPA_IO_IN, on_listener, me.cast()) };
+        node.listener = Some((fd, source));
+        node.log.info(&format!(
+            "bridge '{}' ready: {} inputs, {} outputs, clients attach at {}",
+            node.config.node_name,
+            node.config.inputs,
+            node.config.outputs,
+            node.socket_path.display()
+        ));
+        Ok(node)
+    }
+
+    fn rt(&self) -> *mut Rt {
+        self.rt.get()
+    }
+
+    /// The data-loop state, for process() and reuse_buffer on the data loop.
+    ///
+    /// # Safety
+    /// Only on the data loop (or inside `DataLoop::run`).
+    pub unsafe fn rt_mut(&self) -> &mut Rt {
+        // SAFETY: per the contract, the data loop is the only user.
+        unsafe { &mut *self.rt.get() }
+    }
+
+    fn port_index(&self, direction: u32, id: u32) -> Option<usize> {
+        let (base, count) = match direction {
+            spa::SPA_DIRECTION_INPUT => (0, self.config.inputs),
+            spa::SPA_DIRECTION_OUTPUT => (self.config.inputs, self.config.outputs),
+            _ => return None,
+        };
+        (id < count).then_some((base + id) as usize)
+    }
+
+    // ---- events --------------------------------------------------------
+
+    /// Calls `f` with each listener's events table and data.
+    fn for_each_listener(&self, f: impl Fn(&spa::spa_node_events, *mut c_void)) {
+        let head = &self.hooks.list as *const spa::spa_list;
+        let mut link = self.hooks.list.next;
+        while !link.is_null() && link as *const _ != head {
+            // SAFETY: links in our list are the first field of live spa_hooks
+            // added through add_listener; `next` is read before the call in
+            // case the listener removes itself.
+            unsafe {
+                let hook = link.cast::<spa::spa_hook>();
+                link = (*link).next;
+                if let Some(events) = (*hook).cb.funcs.cast::<spa::spa_node_events>().as_ref() {
+                    f(events, (*hook).cb.data);
+                }
+            }
+        }
+    }
+
+    fn emit_node_info(&self, events: &spa::spa_node_events, data: *mut c_void) {
+        let dict = spa::spa_dict { flags: 0, n_items: self.node_props.len() as u32, items: self.node_props.as_ptr() };
+        let info = spa::spa_node_info {
+            max_input_ports: self.config.inputs,
+            max_output_ports: self.config.outputs,
+            change_mask: (spa::SPA_NODE_CHANGE_MASK_FLAGS | spa::SPA_NODE_CHANGE_MASK_PROPS | spa::SPA_NODE_CHANGE_MASK_PARAMS) as u64,
+            flags: spa::SPA_NODE_FLAG_RT as u64,
+            props: &dict as *const _ as *mut _,
+            params: ptr::null_mut(),
+            n_params: 0,
+        };
+        if let Some(f) = events.info {
+            // SAFETY: a listener's callback with its own data and an info
+            // that lives for the call.
+            unsafe { f(data, &info) };
+        }
+    }
+
+    fn emit_port_info(&mut self, index: usize, all: bool, target: Option<(&spa::spa_node_events, *mut c_void)>) {
+        let (direction, id) = if index < self.config.inputs as usize {
+            (spa::SPA_DIRECTION_INPUT, index as u32)
+        } else {
+            (spa::SPA_DIRECTION_OUTPUT, index as u32 - self.config.inputs)
+        };
+        let mut dict = spa::spa_dict { flags: 0, n_items: 0, items: ptr::null() };
+        let info = self.ports[index].spa_info(&mut dict, all);
+        let call = |events: &spa::spa_node_events, data| {
+            if let Some(f) = events.port_info {
+                // SAFETY: as in emit_node_info.
+                unsafe { f(data, direction, id, &info) };
+            }
+        };
+        match target {
+            Some((events, data)) => call(events, data),
+            None => self.for_each_listener(call),
+        }
+    }
+
+    pub fn add_listener(&mut self, listener: *mut spa::spa_hook, events: *const spa::spa_node_events, data: *mut c_void) -> c_int {
+        // SAFETY: the caller passes a valid events table that outlives the hook.
+        let Some(ev) = (unsafe { events.as_ref() }) else { return -libc::EINVAL };
+        self.emit_node_info(ev, data);
+        for i in 0..self.ports.len() {
+            self.emit_port_info(i, true, Some((ev, data)));
+        }
+        // SAFETY: `listener` is the caller's hook, appended at the tail of
+        // our list (spa_hook_list_append); the caller removes it with
+        // spa_hook_remove before freeing it.
+        unsafe {
+            (*listener).cb = spa::spa_callbacks { funcs: events.cast(), data };
+            let head = &mut self.hooks.list as *mut spa::spa_list;
+            let link = &mut (*listener).link as *mut spa::spa_list;
+            (*link).prev = (*head).prev;
+            (*link).next = head;
+            (*(*head).prev).next = link;
+            (*head).prev = link;
+        }
+        0
+    }
+
+    pub fn sync(&self, seq: c_int) -> c_int {
+        self.for_each_listener(|events, data| {
+            if let Some(f) = events.result {
+                // SAFETY: listener callback with its own data.
+                unsafe { f(data, seq, 0, 0, ptr::null()) };
+            }
+        });
+        0
+    }
+
+    // ---- io and params -------------------------------------------------
+
+    pub fn set_io(&self, id: u32, data: *mut c_void) -> c_int {
+        match id {
+            spa::SPA_IO_Position => {
+                let position = data as *const spa::spa_io_position;
+                self.data_loop.run(self.rt(), |rt| rt.set_position(position));
+                0
+            }
+            spa::SPA_IO_Clock => 0,
+            _ => -libc::ENOENT,
+        }
+    }
+
+    pub fn port_set_io(&self, direction: u32, id: u32, io_id: u32, data: *mut c_void, size: usize) -> c_int {
+        if self.port_index(direction, id).is_none() {
+            return -libc::EINVAL;
+        }
+        if io_id != spa::SPA_IO_Buffers {
+            return -libc::ENOENT;
+        }
+        if !data.is_null() && size < std::mem::size_of::<spa::spa_io_buffers>() {
+            return -libc::ENOSPC;
+        }
+        let io = data as *mut spa::spa_io_buffers;
+        self.data_loop.run(self.rt(), |rt| {
+            if let Some(p) = rt.port(direction, id) {
+                p.set_io(io)
+            }
+        });
+        0
+    }
+
+    pub fn port_use_buffers(&self, direction: u32, id: u32, buffers: *mut *mut spa::spa_buffer, n: u32) -> c_int {
+        let Some(index) = self.port_index(direction, id) else { return -libc::EINVAL };
+        if n > 0 && !self.ports[index].has_format {
+            return -libc::EIO;
+        }
+        if n > MAX_BUFFERS {
+            return -libc::ENOSPC;
+        }
+        let mut list = Vec::with_capacity(n as usize);
+        for i in 0..n as usize {
+            // SAFETY: the daemon passes `n` valid buffers, mapped until the
+            // next port_use_buffers on this port.
+            match unsafe { Buffer::from_spa(*buffers.add(i)) } {
+                Some(b) => list.push(b),
+                None => return -libc::EINVAL,
+            }
+        }
+        let mut old = Vec::new();
+        self.data_loop.run(self.rt(), |rt| {
+            if let Some(p) = rt.port(direction, id) {
+                old = p.set_buffers(list);
+            }
+        });
+        0
+    }
+
+    pub fn port_enum_params(&self, seq: c_int, direction: u32, id: u32, param_id: u32, start: u32, max: u32, filter: *const spa::spa_pod) -> c_int {
+        let Some(index) = self.port_index(direction, id) else { return -libc::EINVAL };
+        let port = &self.ports[index];
+        let mut buf = [0u64; 128];
+        let (size, limit) = (std::mem::size_of_val(&buf) as u32, self.config.quantum_limit);
+        let mut count = 0;
+        let mut i = start;
+        while count < max {
+            let mut pod: *mut spa::spa_pod = ptr::null_mut();
+            let b = buf.as_mut_ptr().cast();
+            // SAFETY: builders write at most `size` bytes into `buf` and set
+            // `pod` inside it; `filter` is the caller's pod or NULL.
+            let res = unsafe {
+                match (param_id, i) {
+                    (spa::SPA_PARAM_EnumFormat, 0) => params::asio_bridge_param_dsp_format(b, size, param_id, filter, &mut pod),
+                    (spa::SPA_PARAM_Format, 0) if port.has_format => params::asio_bridge_param_dsp_format(b, size, param_id, filter, &mut pod),
+                    (spa::SPA_PARAM_Buffers, 0) if port.has_format => {
+                        params::asio_bridge_param_buffers(b, size, MAX_BUFFERS, limit * 4, limit * 4, filter, &mut pod)
+                    }
+                    (spa::SPA_PARAM_EnumFormat | spa::SPA_PARAM_Format | spa::SPA_PARAM_Buffers, _) => break,
+                    _ => return -libc::ENOENT,
+                }
+            };
+            i += 1;
+            if res < 0 {
+                return res;
+            }
+            if res == 0 {
+                continue;
+            }
+            let result = spa::spa_result_node_params { id: param_id, index: i - 1, next: i, param: pod };
+            self.for_each_listener(|events, data| {
+                if let Some(f) = events.result {
+                    // SAFETY: listener callback; `result` lives for the call.
+                    unsafe { f(data, seq, 0, spa::SPA_RESULT_TYPE_NODE_PARAMS, (&result as *const spa::spa_result_node_params).cast()) };
+                }
+            });
+            count += 1;
+        }
+        0
+    }
+
+    pub fn port_set_param(&mut self, direction: u32, id: u32, param_id: u32, param: *const spa::spa_pod) -> c_int {
+        let Some(index) = self.port_index(direction, id) else { return -libc::EINVAL };
+        match param_id {
+            spa::SPA_PARAM_Format => {
+                // SAFETY: `param` is the caller's pod, or NULL to clear.
+                let ok = param.is_null() || unsafe { params::asio_bridge_parse_dsp_format(param) } == 0;
+                if !ok {
+                    return -libc::EINVAL;
+                }
+                if param.is_null() {
+                    self.port_use_buffers(direction, id, ptr::null_mut(), 0);
+                }
+                self.ports[index].set_format(!param.is_null());
+                self.emit_port_info(index, false, None);
+                0
+            }
+            spa::SPA_PARAM_Latency => 0,
+            _ => -libc::ENOENT,
+        }
+    }
+
+    // ---- clients -------------------------------------------------------
+
+    fn on_listener(&mut self) {
+        let Some((fd, _)) = &self.listener else { return };
+        let listener = fd.as_raw_fd();
+        loop {
+            match socket::accept(listener) {
+                Ok(None) => break,
+                Err(e) => {
+                    self.log.warn(&format!("accepting an ASIO client failed: {e}"));
+                    break;
+                }
+                Ok(Some((fd, peer))) => {
+                    // SAFETY: geteuid cannot fail.
+                    if peer.uid != unsafe { libc::geteuid() } {
+                        self.log.warn(&format!("refused ASIO client pid {} of uid {}: not the daemon's user", peer.pid, peer.uid));
+                        continue;
+                    }
+                    if self.pending.len() >= MAX_PENDING {
+                        self.log.warn(&format!("refused ASIO client pid {}: too many connections waiting to attach", peer.pid));
+                        continue;
+                    }
+                    let me: *mut Node = self;
+                    // SAFETY: the node outlives the source (destroyed with the connection).
+                    let source = unsafe { self.main_loop.add_io(fd.as_raw_fd(), spa::SPA_IO_IN | spa::SPA_IO_HUP | spa::SPA_IO_ERR, on_connection, me.cast()) };
+                    self.pending.push(Connection { fd, source, peer });
+                }
+            }
+        }
+    }
+
+    fn on_connection(&mut self, fd: RawFd) {
+        if self.holder.as_ref().is_some_and(|h| h.conn.fd.as_raw_fd() == fd) {
+            // The attached client spoke again or hung up: either way the
+            // protocol has nothing more for it, so it is detached.
+            let mut buf = [0u8; 8];
+            if let Ok(Some(_)) = socket::recv(fd, &mut buf) {
+                self.log.warn("attached ASIO client sent an unexpected message; detaching it");
+            }
+            self.detach();
+            return;
+        }
+        let Some(pos) = self.pending.iter().position(|c| c.fd.as_raw_fd() == fd) else { return };
+        let conn = self.pending.swap_remove(pos);
+        let mut buf = [0u8; 256];
+        let len = match socket::recv(fd, &mut buf) {
+            Ok(Some(n)) => n,
+            Ok(None) => return self.close(conn),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                self.pending.push(conn);
+                return;
+            }
+            Err(e) => {
+                let msg = format!("bad message from ASIO client pid {}: {e}", conn.peer.pid);
+                return self.refuse(conn, ASIO_BRIDGE_REFUSE_PROTOCOL, 0, &msg);
+            }
+        };
+        let hello = match decode_client(&buf[..len]) {
+            Ok(ClientMessage::Hello(h)) => h,
+            Err(e @ MessageError::Version(_)) => {
+                let msg = format!("the ASIO bridge '{}' cannot talk to this client: {e}; install matching versions of the driver and the PipeWire plugin", self.config.node_name);
+                return self.refuse(conn, ASIO_BRIDGE_REFUSE_VERSION, 0, &msg);
+            }
+            Err(e) => {
+                let msg = format!("bad message from ASIO client pid {}: {e}", conn.peer.pid);
+                return self.refuse(conn, ASIO_BRIDGE_REFUSE_PROTOCOL, 0, &msg);
+            }
+        };
+        let name = c_str(&hello.client_name).to_string();
+        if let Some(h) = &self.holder {
+            let msg = format!(
+                "the ASIO bridge '{}' is in use by {} (pid {}, {}); close that program or choose another bridge node",
+                self.config.node_name, h.name, h.conn.peer.pid, h.exe
+            );
+            let pid = h.conn.peer.pid;
+            return self.refuse(conn, ASIO_BRIDGE_REFUSE_BUSY, pid, &msg);
+        }
+        match self.attach(&conn, &name) {
+            Ok(()) => {
+                let exe = conn.peer.exe();
+                self.log.info(&format!("ASIO client {name} (pid {}, {exe}) attached to '{}'", conn.peer.pid, self.config.node_name));
+                self.holder = Some(Holder { conn, name, exe });
+            }
+            Err(e) => {
+                let msg = format!("the ASIO bridge '{}' could not set up shared memory: {e}", self.config.node_name);
+                self.refuse(conn, ASIO_BRIDGE_REFUSE_RESOURCES, 0, &msg);
+            }
+        }
+    }
+
+    /// Maps fresh shared memory for a client, hands it over, and installs it
+    /// for process().
+    fn attach(&mut self, conn: &Connection, _name: &str) -> std::io::Result<()> {
+        let c = &self.config;
+        let layout = Layout::new(c.inputs, c.outputs, c.quantum_limit)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
+        let memfd = sealed_memfd(&socket::memfd_name(&c.node_name), layout.size)?;
+        let map = Mapping::new(&memfd, layout.size)?;
+        let shm = map.as_ptr().cast::<asio_bridge_shm>();
+        // SAFETY: a fresh zeroed mapping of `layout.size` bytes, which holds
+        // the header; nothing else sees it yet.
+        unsafe {
+            (*shm).info = layout.info(&c.node_name);
+            for (i, names) in (*shm).input_names.iter_mut().take(c.inputs as usize).enumerate() {
+                copy_c_str(names, &format!("in_{}", i + 1));
+            }
+            for (i, names) in (*shm).output_names.iter_mut().take(c.outputs as usize).enumerate() {
+                copy_c_str(names, &format!("out_{}", i + 1));
+            }
+        }
+        let attachment = Attachment::new(map, layout);
+        // SAFETY: reading two integers the driver updates; a torn read only
+        // gives the client a stale first guess, corrected by the first cycle.
+        if let Some(clock) = unsafe { (*self.rt()).clock() } {
+            attachment.announce(clock);
+        }
+        let welcome = asio_bridge_welcome::with_size(layout.size as u32);
+        socket::send(conn.fd.as_raw_fd(), as_bytes(&welcome), Some(memfd.as_raw_fd()))?;
+        self.data_loop.run(self.rt(), move |rt| {
+            rt.set_attachment(Some(attachment));
+        });
+        Ok(())
+    }
+
+    /// Takes the shared memory away from process() and frees it here, on
+    /// the main loop.
+    fn detach(&mut self) {
+        let Some(holder) = self.holder.take() else { return };
+        let mut old: Option<Attachment> = None;
+        self.data_loop.run(self.rt(), |rt| old = rt.set_attachment(None));
+        drop(old.map(Attachment::into_mapping));
+        self.log.info(&format!("ASIO client {} (pid {}) detached from '{}'", holder.name, holder.conn.peer.pid, self.config.node_name));
+        self.close(holder.conn);
+    }
+
+    fn refuse(&mut self, conn: Connection, reason: u32, holder_pid: u32, message: &str) {
+        self.log.warn(&format!("refused ASIO client pid {}: {message}", conn.peer.pid));
+        let msg = asio_bridge_refuse::with_reason(reason, holder_pid, message);
+        let _ = socket::send(conn.fd.as_raw_fd(), as_bytes(&msg), None);
+        self.close(conn);
+    }
+
+    fn close(&mut self, conn: Connection) {
+        self.main_loop.destroy(conn.source);
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.detach();
+        for conn in std::mem::take(&mut self.pending) {
+            self.close(conn);
+        }
+        if let Some((_, source)) = self.listener.take() {
+            self.main_loop.destroy(source);
+            let _ = std::fs::remove_file(&self.socket_path);
+        }
+    }
+}
+
+unsafe extern "C" fn on_listener(data: *mut c_void, _fd: c_int, _mask: u32) {
+    // SAFETY: `data` is the node registered with this source; main loop.
+    crate::guard((), || unsafe { (*data.cast::<Node>()).on_listener() });
+}
+
+unsafe extern "C" fn on_connection(data: *mut c_void, fd: c_int, _mask: u32) {
+    // SAFETY: as in on_listener.
+    crate::guard((), || unsafe { (*data.cast::<Node>()).on_connection(fd) });
+}
+
