@@ -7,9 +7,11 @@
 
 mod config;
 pub mod cycle;
+#[cfg(any(test, feature = "fixture"))]
+pub mod fixture;
 mod node;
 mod params;
-mod ports;
+pub mod ports;
 mod socket;
 mod support;
 
