@@ -7,9 +7,14 @@ use std::ffi::CString;
 /// Most buffers a port accepts; the free set of an output port is a bitmask.
 pub const MAX_BUFFERS: u32 = 16;
 
-/// One buffer's memory as mapped by the daemon.
+/// One of a port's buffers. Its data is looked up each cycle, not cached:
+/// PipeWire's input mixer passes a single peer's buffer through by
+/// overwriting this spa_buffer with the peer's.
 #[derive(Clone, Copy)]
-pub struct Buffer {
+pub struct Buffer(*mut spa::spa_buffer);
+
+/// A buffer's first data block as it stands this cycle.
+struct Block {
     data: *mut f32,
     maxsize: u32,
     chunk: *mut spa::spa_chunk,
@@ -17,20 +22,28 @@ pub struct Buffer {
 
 impl Buffer {
     /// # Safety
-    /// `buffer` is a valid spa_buffer whose memory stays mapped until the
-    /// port's buffers are replaced (the port_use_buffers contract).
+    /// `buffer` is a valid spa_buffer that stays valid, with its memory
+    /// mapped, until the port's buffers are replaced (the port_use_buffers
+    /// contract).
     pub unsafe fn from_spa(buffer: *mut spa::spa_buffer) -> Option<Self> {
-        // SAFETY: per the function contract.
-        let b = unsafe { &*buffer };
-        if b.n_datas < 1 || b.datas.is_null() {
-            return None;
-        }
-        // SAFETY: n_datas >= 1.
-        let d = unsafe { &*b.datas };
+        let b = Self(buffer);
+        b.block().map(|_| b)
+    }
+
+    fn block(&self) -> Option<Block> {
+        // SAFETY: valid per the `from_spa` contract; only the first data
+        // block is read, after checking it exists.
+        let d = unsafe {
+            let b = &*self.0;
+            if b.n_datas < 1 || b.datas.is_null() {
+                return None;
+            }
+            &*b.datas
+        };
         if d.data.is_null() || d.chunk.is_null() || (d.data as usize) % std::mem::align_of::<f32>() != 0 {
             return None;
         }
-        Some(Self { data: d.data.cast(), maxsize: d.maxsize, chunk: d.chunk })
+        Some(Block { data: d.data.cast(), maxsize: d.maxsize, chunk: d.chunk })
     }
 }
 
@@ -77,14 +90,14 @@ impl PortRt {
         if !have {
             return None;
         }
-        let b = self.buffers[id];
+        let b = self.buffers[id].block()?;
         // SAFETY: chunk is valid while the buffers are; its values come from
         // the peer and are clamped to the buffer's maxsize below.
         let chunk = unsafe { &*b.chunk };
         let offset = chunk.offset.min(b.maxsize);
         let size = chunk.size.min(b.maxsize - offset);
         let n = (size as usize / 4).min(frames as usize);
-        if offset % 4 != 0 {
+        if offset % 4 != 0 || chunk.flags & spa::SPA_CHUNK_FLAG_EMPTY as i32 != 0 {
             return None;
         }
         // SAFETY: offset + n*4 <= maxsize of mapped buffer memory.
@@ -110,7 +123,10 @@ impl PortRt {
         }
         let id = self.free.trailing_zeros();
         self.free &= !(1 << id);
-        let b = self.buffers[id as usize];
+        let Some(b) = self.buffers[id as usize].block() else {
+            io.status = -libc::EINVAL;
+            return None;
+        };
         let n = (frames as usize).min(b.maxsize as usize / 4);
         // SAFETY: chunk valid with the buffer; we own this buffer until the
         // peer recycles it.

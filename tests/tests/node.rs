@@ -1,0 +1,245 @@
+//! The bridge node inside a real PipeWire daemon, driven by the real
+//! reference client.
+
+use asio_bridge_tests::{fragment, output_text, props, report, run_with_timeout, Daemon, Report};
+use std::{
+    io::Write,
+    process::Stdio,
+    thread::sleep,
+    time::{Duration, Instant},
+};
+
+const MODULE_FRAGMENT: &str = "50-asio-bridge.conf";
+
+fn shipped() -> Daemon {
+    Daemon::start("node", &[(MODULE_FRAGMENT, &fragment(MODULE_FRAGMENT))])
+}
+
+/// Two bridges: a module entry each, so one can feed the other.
+fn two_bridges() -> Daemon {
+    let text = fragment(MODULE_FRAGMENT)
+        .replace("node.name=asio-bridge ", "node.name=bridge-a ")
+        .replace("context.modules = [", "context.modules = [\n    { name = libpipewire-module-spa-node args = \"api.asio.bridge node.name=bridge-b asio.inputs=2 asio.outputs=2\" }");
+    assert!(text.contains("bridge-a") && text.contains("bridge-b"));
+    Daemon::start("two", &[(MODULE_FRAGMENT, &text)])
+}
+
+fn check_bridge(daemon: &Daemon, name: &str, inputs: usize, outputs: usize) {
+    let node = daemon.node(name);
+    let p = props(&node);
+    assert_eq!(p["node.name"], name);
+    assert!(p.get("media.class").is_none(), "a bridge must not look like a device: {p}");
+    let ports = daemon.ports(name);
+    let names: Vec<&str> = ports.iter().map(|p| props(p)["port.name"].as_str().unwrap()).collect();
+    let mut want: Vec<String> = (1..=inputs).map(|i| format!("in_{i}")).chain((1..=outputs).map(|i| format!("out_{i}"))).collect();
+    want.sort();
+    assert_eq!(names, want);
+    for port in &ports {
+        let p = props(port);
+        assert_eq!(p["format.dsp"], "32 bit float mono audio");
+        assert!(p["audio.channel"].is_string() && p["port.alias"].is_string(), "{p}");
+        let dir = if p["port.name"].as_str().unwrap().starts_with("in_") { "in" } else { "out" };
+        assert_eq!(p["port.direction"], dir);
+    }
+}
+
+#[test]
+fn loads_through_the_shipped_context_modules_fragment() {
+    let daemon = shipped();
+    check_bridge(&daemon, "asio-bridge", 2, 2);
+    assert_eq!(props(&daemon.node("asio-bridge"))["node.description"], "ASIO Bridge");
+}
+
+#[test]
+fn loads_through_context_objects() {
+    let text = std::fs::read_to_string(asio_bridge_tests::root().join("conf/examples/60-asio-bridge-objects.conf")).unwrap();
+    let daemon = Daemon::start("objects", &[("60-asio-bridge-objects.conf", &text), (MODULE_FRAGMENT, &fragment(MODULE_FRAGMENT))]);
+    check_bridge(&daemon, "asio-bridge-8x8", 8, 8);
+    check_bridge(&daemon, "asio-bridge", 2, 2);
+}
+
+fn create_node(daemon: &Daemon, props: &str) -> std::process::Output {
+    let args = format!("{{ factory.name=api.asio.bridge library.name=asio-bridge/libspa-asio-bridge object.linger=true {props} }}");
+    run_with_timeout(daemon.cmd("pw-cli").args(["create-node", "spa-node-factory", &args]), Duration::from_secs(10))
+}
+
+#[test]
+fn loads_through_pw_cli_create_node() {
+    let daemon = shipped();
+    let out = create_node(&daemon, "node.name=cli-bridge asio.inputs=1 asio.outputs=3");
+    assert!(out.status.success(), "{}", output_text(&out));
+    check_bridge(&daemon, "cli-bridge", 1, 3);
+    let client = run_with_timeout(daemon.client().args(["--node", "cli-bridge", "--seconds", "1"]), Duration::from_secs(10));
+    let r = report(&client.stdout);
+    assert_eq!((r.num("attached"), r.num("inputs"), r.num("outputs")), (1.0, 1.0, 3.0), "{}", output_text(&client));
+}
+
+#[test]
+fn invalid_settings_fail_with_a_clear_message_and_harm_nothing() {
+    let mut daemon = shipped();
+    let cases = [
+        ("asio.inputs=65", "invalid asio.inputs = \"65\": at most 64 channels per direction"),
+        ("asio.outputs=two", "invalid asio.outputs = \"two\": expected a whole number from 0 to 64"),
+        ("asio.inputs=-1", "invalid asio.inputs = \"-1\": expected a whole number from 0 to 64"),
+        ("asio.inputs=0 asio.outputs=0", "the bridge needs at least one channel"),
+        ("node.name=../escape", "invalid node.name = \"../escape\""),
+        ("node.name=asio-bridge", "another bridge node already listens"),
+    ];
+    let nodes = || daemon.dump().iter().filter(|o| asio_bridge_tests::is_type(o, "Node")).count();
+    let before = nodes();
+    for (props, message) in cases {
+        create_node(&daemon, props);
+        daemon.wait_until(&format!("the log explains {props}"), Duration::from_secs(5), || daemon.log().contains(message));
+    }
+    assert_eq!(nodes(), before, "a node with invalid settings was created");
+    assert!(daemon.alive());
+    let client = run_with_timeout(daemon.client().args(["--seconds", "1"]), Duration::from_secs(10));
+    assert_eq!(report(&client.stdout).num("cycles") > 0.0, true, "{}", output_text(&client));
+}
+
+/// Bridge A sends the counter signal from out_1 into bridge B's in_1:
+/// every sample must arrive unchanged exactly one quantum later, and both
+/// clients must see every cycle.
+fn bit_exact_and_every_cycle(quantum: u32, seconds: u32) {
+    let daemon = two_bridges();
+    daemon.node("bridge-a");
+    daemon.node("bridge-b");
+    daemon.force_quantum(quantum);
+    daemon.link("bridge-a:out_1", "bridge-b:in_1");
+    let secs = seconds.to_string();
+    let sender = daemon.client().args(["--node", "bridge-a", "--output", "counter", "--rt", "70", "--seconds", &secs]).stdout(Stdio::piped()).spawn().unwrap();
+    let receiver = run_with_timeout(
+        daemon.client().args(["--node", "bridge-b", "--check-counter", "--rt", "70", "--seconds", &secs]),
+        Duration::from_secs(seconds as u64 + 20),
+    );
+    let sender = sender.wait_with_output().unwrap();
+    let (s, r) = (report(&sender.stdout), report(&receiver.stdout));
+    let context = format!("sender:\n{}\nreceiver:\n{}", output_text(&sender), output_text(&receiver));
+    assert_eq!(r.num("frames"), quantum as f64, "{context}");
+    assert_eq!(r.num("counter_delay"), quantum as f64, "{context}");
+    assert_eq!(r.num("counter_mismatches"), 0.0, "{context}");
+    let expected = seconds as f64 * 48000.0 / quantum as f64;
+    for rep in [&s, &r] {
+        assert_eq!(rep.num("missed"), 0.0, "gaps: {context}");
+        assert_eq!(rep.num("position_errors"), 0.0, "repeats or jumps: {context}");
+        assert!(rep.num("cycles") > expected * 0.97, "too few cycles (want ~{expected}): {context}");
+    }
+    assert!(r.num("counter_matched") > expected * 0.95 * quantum as f64, "{context}");
+}
+
+#[test]
+fn audio_is_bit_exact_and_every_cycle_arrives_at_quantum_256() {
+    bit_exact_and_every_cycle(256, 10);
+}
+
+#[test]
+fn audio_is_bit_exact_and_every_cycle_arrives_at_quantum_64() {
+    bit_exact_and_every_cycle(64, 10);
+}
+
+#[test]
+fn a_killed_client_leaves_silence_and_the_port_free() {
+    let mut daemon = two_bridges();
+    daemon.node("bridge-b");
+    daemon.force_quantum(256);
+    daemon.link("bridge-a:out_1", "bridge-b:in_1");
+    let receiver = daemon.client().args(["--node", "bridge-b", "--check-counter", "--seconds", "6"]).stdout(Stdio::piped()).spawn().unwrap();
+    let mut sender = daemon.client().args(["--node", "bridge-a", "--output", "counter", "--seconds", "60"]).stdout(Stdio::piped()).spawn().unwrap();
+    sleep(Duration::from_secs(2));
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(sender.id() as i32, libc::SIGKILL) };
+    sender.wait().unwrap();
+    let killed = Instant::now();
+    let mut next;
+    loop {
+        next = run_with_timeout(daemon.client().args(["--node", "bridge-a", "--seconds", "0.5"]), Duration::from_secs(10));
+        if report(&next.stdout).get("attached").map(String::as_str) == Some("1") || killed.elapsed() > Duration::from_secs(2) {
+            break;
+        }
+    }
+    let r = report(&next.stdout);
+    assert_eq!(r.num("attached"), 1.0, "the port stayed busy after the client died: {}", output_text(&next));
+    assert!(r.num("cycles") > 0.0);
+    let rec = receiver.wait_with_output().unwrap();
+    let rr = report(&rec.stdout);
+    assert!(rr.num("counter_matched") > 48000.0, "no audio flowed before the kill: {}", output_text(&rec));
+    // After the kill bridge A plays silence: B's input has been silent for
+    // (almost) the rest of its run, about 4 s of 6.
+    assert!(rr.num("silent_tail_frames") > 3.0 * 48000.0, "bridge A did not go silent: {}", output_text(&rec));
+    assert!(daemon.alive());
+    daemon.node("Dummy-Driver");
+}
+
+#[test]
+fn a_second_client_is_refused_with_the_holder_named() {
+    let daemon = shipped();
+    daemon.node("asio-bridge");
+    let mut holder = daemon.client().args(["--name", "Reaper.exe", "--seconds", "30"]).stdout(Stdio::piped()).spawn().unwrap();
+    let pid = holder.id();
+    let mut first_line = String::new();
+    std::io::BufRead::read_line(&mut std::io::BufReader::new(holder.stdout.as_mut().unwrap()), &mut first_line).unwrap();
+    assert_eq!(first_line.trim(), "attached=1");
+    let out = run_with_timeout(daemon.client().args(["--seconds", "0.2"]), Duration::from_secs(10));
+    holder.kill().unwrap();
+    holder.wait().unwrap();
+    let r = report(&out.stdout);
+    assert_eq!(r.num("attached"), 0.0);
+    assert_eq!(out.status.code(), Some(2));
+    let err = r.str("error");
+    assert!(err.contains("in use by Reaper.exe") && err.contains(&format!("pid {pid}")) && err.contains("asio-bridge-client"), "{err}");
+}
+
+#[test]
+fn a_client_of_another_protocol_version_is_refused() {
+    let daemon = shipped();
+    daemon.node("asio-bridge");
+    let out = run_with_timeout(daemon.client().args(["--protocol-version", "2", "--seconds", "0.2"]), Duration::from_secs(10));
+    let r = report(&out.stdout);
+    assert_eq!((r.num("attached"), r.num("version_mismatch")), (0.0, 1.0), "{}", output_text(&out));
+    assert!(r.str("error").contains("protocol version 2 is not supported (this side speaks version 1)"));
+}
+
+#[test]
+fn hostile_connections_do_not_harm_the_daemon() {
+    use std::os::unix::net::UnixStream;
+    let mut daemon = shipped();
+    daemon.node("asio-bridge");
+    let path = daemon.runtime.join("asio-bridge/asio-bridge");
+    let seqpacket = || {
+        // SAFETY: plain socket/connect syscalls; the fd is owned by the stream.
+        unsafe {
+            use std::os::fd::FromRawFd;
+            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0);
+            let mut addr: libc::sockaddr_un = std::mem::zeroed();
+            addr.sun_family = libc::AF_UNIX as u16;
+            for (d, s) in addr.sun_path.iter_mut().zip(path.as_os_str().as_encoded_bytes()) {
+                *d = *s as libc::c_char;
+            }
+            assert_eq!(libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), std::mem::size_of_val(&addr) as u32), 0);
+            UnixStream::from_raw_fd(fd)
+        }
+    };
+    let hello = asio_bridge_abi::asio_bridge_hello::with_name("x");
+    let good = asio_bridge_abi::as_bytes(&hello).to_vec();
+    let mut bad_magic = good.clone();
+    bad_magic[0] ^= 0xff;
+    let mut bad_size = good.clone();
+    bad_size[12] = 200;
+    let garbage: Vec<Vec<u8>> = vec![vec![], vec![1, 2, 3], vec![0xff; 100_000], bad_magic, bad_size, good[..40].to_vec()];
+    for bytes in &garbage {
+        let mut s = seqpacket();
+        let _ = s.write_all(bytes);
+        let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+        let mut buf = [0u8; 512];
+        let _ = std::io::Read::read(&mut s, &mut buf);
+    }
+    // Connections that never say hello, beyond the pending limit.
+    let idle: Vec<UnixStream> = (0..20).map(|_| seqpacket()).collect();
+    drop(idle);
+    assert!(daemon.alive());
+    let out = run_with_timeout(daemon.client().args(["--seconds", "1"]), Duration::from_secs(10));
+    let r = report(&out.stdout);
+    assert_eq!(r.num("attached"), 1.0, "{}", output_text(&out));
+    assert!(r.num("cycles") > 0.0);
+    assert!(daemon.log().contains("bad message from ASIO client"), "{}", daemon.log());
+}
