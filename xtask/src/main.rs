@@ -10,14 +10,21 @@ use std::{
     process::{exit, Command},
 };
 
-const USAGE: &str = "usage: cargo xtask stage [--prefix DIR]
+const USAGE: &str = "usage: cargo xtask <command>
 
-Builds the PipeWire ASIO Bridge in release mode and lays it out as an
-install prefix (default: target/stage):
-  lib/spa-0.2/asio-bridge/libspa-asio-bridge.so   the node PipeWire loads
-  share/pipewire/pipewire.conf.d/                 config fragments
-  lib/wine/x86_64-windows/, lib/wine/x86_64-unix/ the Wine ASIO driver
-  bin/                                            reference client, tools";
+Commands:
+  stage [--prefix DIR]  build everything in release mode and lay it out as an
+                        install prefix (default: target/stage):
+      lib/spa-0.2/asio-bridge/libspa-asio-bridge.so   the node PipeWire loads
+      share/pipewire/pipewire.conf.d/                 config fragments
+      lib/wine/x86_64-windows/, lib/wine/x86_64-unix/ the Wine ASIO driver
+      bin/                                            reference client, tools
+  test [ARGS]           stage, then run every test (unit and end-to-end,
+                        against a real PipeWire daemon and Wine); ARGS go to
+                        the test binaries, e.g. a test name filter
+  demo                  stage, then run the whole user journey: a private
+                        PipeWire with the bridge, a Wine prefix with the driver
+                        registered, an ASIO host playing and recording through it";
 
 pub struct Stage {
     pub root: PathBuf,
@@ -45,20 +52,8 @@ pub fn fail(msg: &str) -> ! {
     exit(1)
 }
 
-fn main() {
-    let args: Vec<String> = env::args().skip(1).collect();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-    let prefix = match args.as_slice() {
-        [cmd] if cmd == "stage" => root.join("target/stage"),
-        [cmd, flag, dir] if cmd == "stage" && flag == "--prefix" => PathBuf::from(dir),
-        _ => {
-            eprintln!("{USAGE}");
-            exit(if args.iter().any(|a| a == "--help" || a == "-h") { 0 } else { 2 })
-        }
-    };
-    let stage = Stage { release: root.join("target/release"), root, prefix };
-    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    run(Command::new(&cargo)
+fn stage(stage: &Stage, cargo: &str) {
+    run(Command::new(cargo)
         .current_dir(&stage.root)
         .args(["build", "--release", "-p", "spa-asio-bridge", "-p", "asio-bridge-client"]));
     stage.install(&stage.release.join("libspa_asio_bridge.so"), "lib/spa-0.2/asio-bridge/libspa-asio-bridge.so");
@@ -68,6 +63,35 @@ fn main() {
         let name = path.file_name().unwrap().to_str().unwrap();
         stage.install(&path, &format!("share/pipewire/pipewire.conf.d/{name}"));
     }
-    wine::stage(&stage, &cargo);
+    wine::stage(stage, cargo);
     println!("staged into {}", stage.prefix.display());
+}
+
+fn main() {
+    let args: Vec<String> = env::args().skip(1).collect();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let default = Stage { release: root.join("target/release"), prefix: root.join("target/stage"), root: root.clone() };
+    match args.first().map(String::as_str) {
+        Some("stage") => match &args[1..] {
+            [] => stage(&default, &cargo),
+            [flag, dir] if flag == "--prefix" => stage(&Stage { prefix: PathBuf::from(dir), ..default }, &cargo),
+            _ => fail(USAGE),
+        },
+        Some("test") => {
+            // End-to-end tests run one at a time: each starts its own
+            // daemon, and timing checks need the machine to themselves.
+            stage(&default, &cargo);
+            run(Command::new(&cargo).current_dir(&root).args(["test", "--workspace", "--"]).arg("--test-threads=1").args(&args[1..]));
+        }
+        Some("demo") => {
+            stage(&default, &cargo);
+            run(Command::new(&cargo).current_dir(&root).args(["run", "--quiet", "--release", "-p", "asio-bridge-tests", "--bin", "demo"]));
+        }
+        Some("-h" | "--help") => println!("{USAGE}"),
+        _ => {
+            eprintln!("{USAGE}");
+            exit(2)
+        }
+    }
 }
