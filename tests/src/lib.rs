@@ -6,6 +6,8 @@
 //! artifact is a test failure with a message saying what to install or run,
 //! never a skip.
 
+pub mod wine;
+
 use serde_json::Value;
 use std::{
     collections::HashMap,
@@ -86,6 +88,16 @@ impl Daemon {
     /// Starts `pipewire` with the system's stock config plus `fragments`
     /// (file name, content) in its pipewire.conf.d.
     pub fn start(name: &str, fragments: &[(&str, &str)]) -> Self {
+        Self::launch(name, fragments, false)
+    }
+
+    /// `start`, plus a private D-Bus session bus and WirePlumber, as on a
+    /// desktop.
+    pub fn start_with_session(name: &str, fragments: &[(&str, &str)]) -> Self {
+        Self::launch(name, fragments, true)
+    }
+
+    fn launch(name: &str, fragments: &[(&str, &str)], session: bool) -> Self {
         let dir = work_dir(name);
         let runtime = dir.join("run");
         let conf = dir.join("conf");
@@ -101,19 +113,45 @@ impl Daemon {
         }
         let log = fs::File::create(dir.join("pipewire.log")).unwrap();
         let plugins = format!("{}:{SYSTEM_SPA_DIR}", stage().join("lib/spa-0.2").display());
-        let child = Command::new("pipewire")
-            .env("XDG_RUNTIME_DIR", &runtime)
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .env("PIPEWIRE_CONFIG_DIR", &conf)
-            .env("SPA_PLUGIN_DIR", plugins)
-            .env_remove("PIPEWIRE_REMOTE")
-            .env_remove("DBUS_SESSION_BUS_ADDRESS")
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run pipewire: {e} (install the pipewire package)"));
-        let daemon = Self { dir, runtime, child, extra: Vec::new() };
+        let bus = format!("unix:path={}", runtime.join("bus").display());
+        let spawn = |program: &str, args: &[&str], package: &str| {
+            let mut c = Command::new(program);
+            c.args(args)
+                .env("XDG_RUNTIME_DIR", &runtime)
+                .env("XDG_CONFIG_HOME", dir.join("config"))
+                .env("XDG_STATE_HOME", dir.join("state"))
+                .env("PIPEWIRE_CONFIG_DIR", &conf)
+                .env("SPA_PLUGIN_DIR", &plugins)
+                .env_remove("PIPEWIRE_REMOTE")
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log.try_clone().unwrap());
+            if session {
+                c.env("DBUS_SESSION_BUS_ADDRESS", &bus);
+            } else {
+                c.env_remove("DBUS_SESSION_BUS_ADDRESS");
+            }
+            c.spawn().unwrap_or_else(|e| panic!("cannot run {program}: {e} (install the {package} package)"))
+        };
+        let mut extra = Vec::new();
+        if session {
+            extra.push(spawn("dbus-daemon", &["--session", "--nofork", "--nopidfile", &format!("--address={bus}")], "dbus-daemon"));
+            let socket = runtime.join("bus");
+            let start = Instant::now();
+            while !socket.exists() && start.elapsed() < Duration::from_secs(5) {
+                sleep(Duration::from_millis(20));
+            }
+        }
+        let child = spawn("pipewire", &[], "pipewire");
+        let mut daemon = Self { dir: dir.clone(), runtime: runtime.clone(), child, extra };
         daemon.wait_until("the daemon answers", Duration::from_secs(10), || daemon.cmd("pw-cli").args(["info", "0"]).output().is_ok_and(|o| o.status.success()));
+        if session {
+            let wp = spawn("wireplumber", &[], "wireplumber");
+            daemon.extra.push(wp);
+            daemon.wait_until("WirePlumber connects", Duration::from_secs(10), || {
+                daemon.dump().iter().any(|o| is_type(o, "Client") && props(o)["application.name"] == "WirePlumber")
+            });
+        }
         daemon
     }
 
@@ -180,15 +218,11 @@ impl Daemon {
         assert!(out.status.success(), "{}", output_text(&out));
     }
 
-    /// Keeps a helper process (e.g. WirePlumber) running until the daemon stops.
-    pub fn keep(&mut self, child: Child) {
-        self.extra.push(child);
-    }
 }
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        for c in self.extra.iter_mut().chain(std::iter::once(&mut self.child)) {
+        for c in std::iter::once(&mut self.child).chain(self.extra.iter_mut().rev()) {
             let _ = c.kill();
             let _ = c.wait();
         }

@@ -243,3 +243,13 @@ fn hostile_connections_do_not_harm_the_daemon() {
     assert!(r.num("cycles") > 0.0);
     assert!(daemon.log().contains("bad message from ASIO client"), "{}", daemon.log());
 }
+
+#[test]
+fn runs_beside_wireplumber_without_becoming_a_default_device() {
+    let daemon = Daemon::start_with_session("wp", &[(MODULE_FRAGMENT, &fragment(MODULE_FRAGMENT))]);
+    check_bridge(&daemon, "asio-bridge", 2, 2);
+    let out = run_with_timeout(daemon.client().args(["--seconds", "1"]), Duration::from_secs(10));
+    assert!(report(&out.stdout).num("cycles") > 0.0, "{}", output_text(&out));
+    let defaults = run_with_timeout(daemon.cmd("pw-metadata").args(["0", "default.audio.sink"]), Duration::from_secs(5));
+    assert!(!String::from_utf8_lossy(&defaults.stdout).contains("asio-bridge"), "{}", output_text(&defaults));
+}

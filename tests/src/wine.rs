@@ -1,0 +1,61 @@
+//! A real Wine prefix with the staged driver registered by regsvr32, and
+//! the project's ASIO host run in it.
+
+use crate::{output_text, report, run_with_timeout, stage, Daemon};
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+    time::Duration,
+};
+
+pub struct Prefix {
+    pub path: PathBuf,
+    runtime: PathBuf,
+}
+
+impl Prefix {
+    /// Creates a fresh 64-bit prefix under `dir` (never /tmp: newer Wine
+    /// refuses prefixes there) and registers the staged driver in it, the
+    /// way `asio-bridge-register` does for users.
+    pub fn create(dir: &Path, daemon: &Daemon) -> Self {
+        let prefix = Self { path: dir.join("prefix"), runtime: daemon.runtime.clone() };
+        let out = run_with_timeout(prefix.wine().args(["wineboot", "-i"]), Duration::from_secs(180));
+        assert!(out.status.success(), "wineboot -i failed (is wine installed?): {}", output_text(&out));
+        let out = run_with_timeout(prefix.wine().args(["wineboot", "-u"]), Duration::from_secs(180));
+        assert!(out.status.success(), "wineboot -u failed: {}", output_text(&out));
+        let out = run_with_timeout(prefix.wine().args(["regsvr32", "asiobridge.dll"]), Duration::from_secs(60));
+        assert!(out.status.success(), "regsvr32 asiobridge.dll failed: {}", output_text(&out));
+        prefix
+    }
+
+    /// `wine` in this prefix, with the staged Wine files on WINEDLLPATH and
+    /// the daemon's runtime dir (where the bridge socket lives).
+    pub fn wine(&self) -> Command {
+        let mut c = Command::new("wine");
+        c.env("WINEPREFIX", &self.path)
+            .env("WINEDEBUG", "-all")
+            .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+            .env("WINEDLLPATH", stage().join("lib/wine"))
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env_remove("DISPLAY")
+            .env_remove("WAYLAND_DISPLAY");
+        c
+    }
+
+    /// Runs the staged ASIO host with `args`; returns its report and output.
+    pub fn host(&self, args: &[&str], timeout: Duration) -> (HashMap<String, String>, Output) {
+        let out = run_with_timeout(self.wine().arg(stage().join("bin/asio-host.exe")).args(args), timeout);
+        (report(&out.stdout), out)
+    }
+
+    pub fn reg_query(&self, key: &str) -> Output {
+        run_with_timeout(self.wine().args(["reg", "query", key, "/s"]), Duration::from_secs(60))
+    }
+}
+
+impl Drop for Prefix {
+    fn drop(&mut self) {
+        let _ = Command::new("wineserver").env("WINEPREFIX", &self.path).arg("-k").status();
+    }
+}
