@@ -456,8 +456,10 @@ impl Node {
             // The attached client spoke again or hung up: either way the
             // protocol has nothing more for it, so it is detached.
             let mut buf = [0u8; 8];
-            if let Ok(Some(_)) = socket::recv(fd, &mut buf) {
-                self.log.warn("attached ASIO client sent an unexpected message; detaching it");
+            match socket::recv(fd, &mut buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                Ok(Some(_)) | Err(_) => self.log.warn("attached ASIO client sent an unexpected message; detaching it"),
+                Ok(None) => {}
             }
             self.detach();
             return;
