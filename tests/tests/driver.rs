@@ -1,0 +1,132 @@
+//! The Wine ASIO driver end to end: a real daemon with the bridge, a fresh
+//! Wine prefix with the driver registered by regsvr32, and the project's
+//! ASIO host loading it exactly as a DAW does.
+
+use asio_bridge_tests::{fragment, output_text, report, run_with_timeout, wine::Prefix, Daemon, Report};
+use std::{
+    process::Stdio,
+    time::{Duration, Instant},
+};
+
+const MODULE_FRAGMENT: &str = "50-asio-bridge.conf";
+
+fn bridge() -> Daemon {
+    Daemon::start("driver", &[(MODULE_FRAGMENT, &fragment(MODULE_FRAGMENT))])
+}
+
+#[test]
+fn regsvr32_registers_and_unregisters_the_driver() {
+    let daemon = bridge();
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
+    let text = String::from_utf8_lossy(&asio.stdout);
+    assert!(text.contains("PipeWire ASIO Bridge") && text.contains("CLSID") && text.contains("Description"), "{}", output_text(&asio));
+    let out = run_with_timeout(prefix.wine().args(["regsvr32", "/u", "asiobridge.dll"]), Duration::from_secs(60));
+    assert!(out.status.success(), "{}", output_text(&out));
+    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
+    assert!(!String::from_utf8_lossy(&asio.stdout).contains("PipeWire ASIO Bridge"), "{}", output_text(&asio));
+    let (r, out) = prefix.host(&["info"], Duration::from_secs(60));
+    assert_eq!(r.num("driver_found"), 0.0, "{}", output_text(&out));
+}
+
+#[test]
+fn init_fails_in_words_a_musician_understands_without_a_bridge() {
+    let daemon = Daemon::start("nobridge", &[]);
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let (r, out) = prefix.host(&["info"], Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(2), "{}", output_text(&out));
+    assert_eq!((r.num("driver_found"), r.num("init")), (1.0, 0.0), "{}", output_text(&out));
+    assert!(r.str("error").contains("asio-bridge"), "{}", output_text(&out));
+}
+
+#[test]
+fn every_iasio_method_in_and_out_of_order() {
+    let daemon = bridge();
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let (r, out) = prefix.host(&["conformance"], Duration::from_secs(90));
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(r.num("conformance_failures"), 0.0, "{}", output_text(&out));
+}
+
+#[test]
+fn info_reports_the_node_as_the_driver_sees_it() {
+    let daemon = bridge();
+    daemon.force_quantum(256);
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let (r, out) = prefix.host(&["info"], Duration::from_secs(60));
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(r.str("driver_name"), "PipeWire ASIO Bridge");
+    assert_eq!((r.num("inputs"), r.num("outputs")), (2.0, 2.0));
+    assert_eq!(r.num("buffer_preferred"), 256.0, "{}", output_text(&out));
+    assert_eq!(r.num("sample_rate"), 48000.0);
+    assert_eq!((r.num("input_latency"), r.num("output_latency")), (0.0, 256.0), "{}", output_text(&out));
+    assert!(r.str("channel_in_0").starts_with("in_1"), "{}", output_text(&out));
+}
+
+/// A counter written to output 1 comes back on input 1 through a graph
+/// loopback (out_1 -> in_1) bit-exactly, at the reported input + output
+/// latency plus the one quantum a loop inside the graph adds.
+fn loopback(quantum: u32, seconds: u32) {
+    let daemon = bridge();
+    daemon.node("asio-bridge");
+    daemon.force_quantum(quantum);
+    daemon.link("asio-bridge:out_1", "asio-bridge:in_1");
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let secs = seconds.to_string();
+    let (r, out) = prefix.host(&["run", "--loopback", "--seconds", &secs], Duration::from_secs(seconds as u64 + 90));
+    let ctx = output_text(&out);
+    assert!(out.status.success(), "{ctx}");
+    assert_eq!(r.num("buffer_size"), quantum as f64, "{ctx}");
+    assert_eq!(r.num("loopback_mismatches"), 0.0, "{ctx}");
+    assert!(r.num("loopback_locked_samples") > 0.5 * seconds as f64 * 48000.0, "{ctx}");
+    let reported = r.num("input_latency") + r.num("output_latency");
+    assert_eq!(r.num("loopback_offset"), reported + quantum as f64, "measured round trip vs reported latency + one loop quantum: {ctx}");
+    for key in ["index_errors", "position_errors", "flag_errors"] {
+        assert_eq!(r.num(key), 0.0, "{key}: {ctx}");
+    }
+    assert!(r.num("callbacks") >= r.num("expected_callbacks") - 2.0, "{ctx}");
+}
+
+#[test]
+fn loopback_is_bit_exact_at_quantum_64() {
+    loopback(64, 3);
+}
+
+#[test]
+fn loopback_is_bit_exact_and_every_cycle_calls_back_for_10_s_at_quantum_256() {
+    loopback(256, 10);
+}
+
+#[test]
+fn loopback_is_bit_exact_at_quantum_1024() {
+    loopback(1024, 3);
+}
+
+#[test]
+fn a_killed_host_leaves_the_daemon_running_and_the_node_free() {
+    let mut daemon = bridge();
+    daemon.node("asio-bridge");
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let host = prefix.wine().arg(asio_bridge_tests::stage().join("bin/asio-host.exe")).args(["run", "--seconds", "60"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Wait until the host holds the bridge: a probe is refused as busy.
+    daemon.wait_until("the host attaches", Duration::from_secs(60), || {
+        let out = run_with_timeout(daemon.client().args(["--seconds", "0"]), Duration::from_secs(10));
+        report(&out.stdout).get("busy").map(String::as_str) == Some("1")
+    });
+    // The Windows process is the host's own pid (wine execs the loader).
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(host.id() as i32, libc::SIGKILL) };
+    let killed = Instant::now();
+    let mut host = host;
+    host.wait().unwrap();
+    let mut attached = None;
+    daemon.wait_until("the node is free again", Duration::from_secs(10), || {
+        let out = run_with_timeout(daemon.client().args(["--seconds", "0.5"]), Duration::from_secs(10));
+        let ok = report(&out.stdout).get("attached").map(String::as_str) == Some("1");
+        attached = Some(out);
+        ok
+    });
+    assert!(killed.elapsed() < Duration::from_secs(5));
+    assert!(report(&attached.unwrap().stdout).num("cycles") > 0.0);
+    assert!(daemon.alive());
+}
