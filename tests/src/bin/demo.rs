@@ -1,0 +1,59 @@
+//! `cargo xtask demo`: the whole user journey on this machine, in private:
+//! a PipeWire daemon with WirePlumber and the bridge, a Wine prefix with
+//! the driver registered, and an ASIO host playing and recording through
+//! the bridge. Prints what a user wants to know.
+
+use asio_bridge_tests::{fragment, output_text, props, wine::Prefix, Daemon, Report};
+use std::{process::exit, time::Duration};
+
+const SECONDS: &str = "5";
+const QUANTUM: u32 = 256;
+
+fn step(what: &str) {
+    println!("==> {what}");
+}
+
+fn main() {
+    step("starting a private PipeWire with WirePlumber and the bridge (your own session is untouched)");
+    let daemon = Daemon::start_with_session("demo", &[("50-asio-bridge.conf", &fragment("50-asio-bridge.conf"))]);
+    let node = daemon.node("asio-bridge");
+    let p = props(&node);
+    let ports: Vec<String> = daemon.ports("asio-bridge").iter().map(|p| props(p)["port.name"].as_str().unwrap_or("?").to_owned()).collect();
+    println!("    node {} \"{}\", ports {}", p["node.name"], p["node.description"].as_str().unwrap_or(""), ports.join(" "));
+    daemon.force_quantum(QUANTUM);
+    step("routing a loopback: asio-bridge:out_1 -> asio-bridge:in_1");
+    daemon.link("asio-bridge:out_1", "asio-bridge:in_1");
+
+    step("making a Wine prefix and registering the driver with regsvr32");
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    println!("    prefix {}", prefix.path.display());
+
+    step(&format!("running the ASIO host for {SECONDS} s: counter on output 1, 440 Hz tone on the others"));
+    let (info, info_out) = prefix.host(&["info"], Duration::from_secs(60));
+    let (run, out) = prefix.host(&["run", "--loopback", "--seconds", SECONDS], Duration::from_secs(120));
+    if !out.status.success() && run.get("callbacks").is_none() {
+        eprintln!("the ASIO host failed:\n{}\n{}", output_text(&info_out), output_text(&out));
+        exit(1);
+    }
+    let rate = run.num("sample_rate");
+    let ms = |frames: f64| frames * 1000.0 / rate;
+    let (input, output) = (run.num("input_latency"), run.num("output_latency"));
+    let measured = run.num("loopback_offset");
+    let expected = input + output + run.num("buffer_size");
+    let late = run.num("expected_callbacks") - run.num("callbacks");
+
+    println!();
+    println!("PipeWire ASIO Bridge: what the DAW saw");
+    println!("  driver found        {} ({} in, {} out)", info.str("driver_name"), info.str("inputs"), info.str("outputs"));
+    println!("  buffer size         {} samples (the graph quantum)", run.str("buffer_size"));
+    println!("  sample rate         {rate} Hz");
+    println!("  reported latency    input {input} + output {output} samples ({:.2} ms round trip)", ms(input + output));
+    println!("  measured loopback   {measured} samples ({:.2} ms) = reported + {} (the loop inside the graph)", ms(measured), measured - input - output);
+    println!("  audio               {} samples bit-exact, {} mismatches", run.str("loopback_locked_samples"), run.str("loopback_mismatches"));
+    println!("  callbacks           {} of {} expected, {} late", run.str("callbacks"), run.str("expected_callbacks"), late.max(0.0));
+    println!("  callback interval   p50 {} us, p99 {} us, max {} us", run.str("interval_p50_us"), run.str("interval_p99_us"), run.str("interval_max_us"));
+    let ok = out.status.success() && measured == expected;
+    println!();
+    println!("{}", if ok { "everything as reported" } else { "SOMETHING IS OFF: see above" });
+    exit(if ok { 0 } else { 1 })
+}
