@@ -159,7 +159,9 @@ impl Session {
         &self.layout
     }
 
-    fn shm(&self) -> *const asio_bridge_shm {
+    /// The mapping itself, validated at attach: the Wine driver hands the
+    /// host pointers into it and reads the cycle record from it.
+    pub fn shm(&self) -> *const asio_bridge_shm {
         self.map.as_ptr().cast()
     }
 

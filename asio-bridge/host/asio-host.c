@@ -1,0 +1,534 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * asio-host: the project's ASIO host, a Windows console program run under
+ * Wine by the tests and the demo. It finds and loads an ASIO driver exactly
+ * like a DAW does (HKLM\Software\ASIO, CoCreateInstance) and prints what it
+ * saw as key=value lines.
+ */
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#include <objbase.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../pe/asio.h"
+
+static const char usage[] =
+	"usage: asio-host [--driver NAME] COMMAND [OPTIONS]\n"
+	"\n"
+	"Loads an ASIO driver the way a DAW does and reports as key=value lines.\n"
+	"  --driver NAME   the driver's name under HKLM\\Software\\ASIO\n"
+	"                  (default: PipeWire ASIO Bridge)\n"
+	"Commands:\n"
+	"  info            driver name, channels, buffer sizes, rate, latencies\n"
+	"  run             play and record through all channels\n"
+	"     --seconds S  how long (default 5)\n"
+	"     --buffer N   buffer size (default: the driver's preferred)\n"
+	"     --tone HZ    sine on the outputs (default 440; 0 = silence)\n"
+	"     --loopback   output 1 carries a sample counter; input 1 is checked\n"
+	"                  for it bit-exactly and its delay is measured\n"
+	"     --no-timeinfo  refuse time info, so the driver uses bufferSwitch\n"
+	"  conformance     call every IASIO method in and out of order and check\n"
+	"                  the return codes\n"
+	"Exit status: 0 all checks passed, 1 a check failed, 2 no driver or init\n"
+	"failed, 3 the driver hung.\n";
+
+#define COUNTER_PERIOD 8388607u
+#define COUNTER_SCALE 8388608.0f
+
+static IASIO *asio;
+static int32_t n_in, n_out, buffer_size;
+static double sample_rate;
+static ASIOBufferInfo infos[128];
+
+/* What the callbacks record; they allocate nothing and call nothing slow. */
+static struct {
+	volatile LONG callbacks;
+	int32_t last_index;
+	uint64_t expected_position;
+	LONG index_errors, position_errors, flag_errors;
+	BOOL time_info_offered, used_time_info;
+	BOOL loopback;
+	double tone_hz, phase;
+	uint64_t out_samples, in_samples;
+	BOOL locked;
+	uint64_t offset, locked_samples, mismatches;
+	float peak[64];
+	LONG resets, size_changes, latency_changes, overloads;
+	LARGE_INTEGER last_tick;
+	double *intervals;
+	size_t n_intervals, max_intervals;
+} rec;
+
+static float counter(uint64_t n)
+{
+	return (float)((n % COUNTER_PERIOD) + 1) / COUNTER_SCALE;
+}
+
+static void process(int32_t index)
+{
+	int32_t i, s;
+	LARGE_INTEGER now, freq;
+
+	QueryPerformanceCounter(&now);
+	QueryPerformanceFrequency(&freq);
+	if (rec.last_tick.QuadPart && rec.n_intervals < rec.max_intervals)
+		rec.intervals[rec.n_intervals++] = (double)(now.QuadPart - rec.last_tick.QuadPart) * 1e6 / freq.QuadPart;
+	rec.last_tick = now;
+	if (rec.callbacks > 0 && index != 1 - rec.last_index)
+		rec.index_errors++;
+	rec.last_index = index;
+
+	for (i = 0; i < n_in + n_out; i++) {
+		float *buf = infos[i].buffers[index];
+		int32_t ch = infos[i].channelNum;
+		if (infos[i].isInput) {
+			for (s = 0; s < buffer_size; s++) {
+				float v = fabsf(buf[s]);
+				if (ch < 64 && v > rec.peak[ch])
+					rec.peak[ch] = v;
+			}
+			if (rec.loopback && ch == 0) {
+				for (s = 0; s < buffer_size; s++) {
+					uint64_t m = rec.in_samples + s;
+					float v = buf[s], k = v * COUNTER_SCALE;
+					if (!rec.locked) {
+						if (v > 0 && k == floorf(k) && k <= COUNTER_PERIOD) {
+							rec.offset = (m % COUNTER_PERIOD + COUNTER_PERIOD - ((uint64_t)k - 1)) % COUNTER_PERIOD;
+							rec.locked = TRUE;
+							rec.locked_samples++;
+						}
+					} else {
+						float want = counter((m % COUNTER_PERIOD + COUNTER_PERIOD - rec.offset) % COUNTER_PERIOD);
+						if (memcmp(&v, &want, sizeof(v)) == 0)
+							rec.locked_samples++;
+						else
+							rec.mismatches++;
+					}
+				}
+			}
+		} else if (rec.loopback && ch == 0) {
+			for (s = 0; s < buffer_size; s++)
+				buf[s] = counter(rec.out_samples + s);
+		} else {
+			double step = 2 * 3.141592653589793 * rec.tone_hz / sample_rate;
+			for (s = 0; s < buffer_size; s++)
+				buf[s] = rec.tone_hz > 0 ? (float)(0.1 * sin(rec.phase + step * s)) : 0.0f;
+		}
+	}
+	if (rec.tone_hz > 0)
+		rec.phase = fmod(rec.phase + 2 * 3.141592653589793 * rec.tone_hz / sample_rate * buffer_size, 2 * 3.141592653589793);
+	rec.in_samples += buffer_size;
+	rec.out_samples += buffer_size;
+	InterlockedIncrement(&rec.callbacks);
+}
+
+static void cb_bufferSwitch(int32_t index, ASIOBool direct)
+{
+	ASIOSamples pos;
+	ASIOTimeStamp stamp;
+	(void)direct;
+	if (asio->lpVtbl->getSamplePosition(asio, &pos, &stamp) != ASE_OK
+	    || (((uint64_t)pos.hi << 32) | pos.lo) != rec.expected_position)
+		rec.position_errors++;
+	rec.expected_position += buffer_size;
+	process(index);
+}
+
+static ASIOTime *cb_bufferSwitchTimeInfo(ASIOTime *t, int32_t index, ASIOBool direct)
+{
+	const uint32_t want = kSystemTimeValid | kSamplePositionValid | kSampleRateValid;
+	(void)direct;
+	rec.used_time_info = TRUE;
+	if ((t->timeInfo.flags & want) != want)
+		rec.flag_errors++;
+	if ((((uint64_t)t->timeInfo.samplePosition.hi << 32) | t->timeInfo.samplePosition.lo) != rec.expected_position)
+		rec.position_errors++;
+	rec.expected_position += buffer_size;
+	process(index);
+	return t;
+}
+
+static void cb_sampleRateDidChange(ASIOSampleRate rate)
+{
+	(void)rate;
+	InterlockedIncrement(&rec.resets);
+}
+
+static int32_t cb_asioMessage(int32_t selector, int32_t value, void *message, double *opt)
+{
+	(void)message, (void)opt;
+	switch (selector) {
+	case kAsioSelectorSupported:
+		switch (value) {
+		case kAsioEngineVersion: case kAsioResetRequest: case kAsioBufferSizeChange:
+		case kAsioResyncRequest: case kAsioLatenciesChanged: case kAsioOverload:
+			return 1;
+		case kAsioSupportsTimeInfo:
+			return rec.time_info_offered;
+		}
+		return 0;
+	case kAsioEngineVersion: return 2;
+	case kAsioSupportsTimeInfo: return rec.time_info_offered;
+	case kAsioResetRequest: InterlockedIncrement(&rec.resets); return 1;
+	case kAsioBufferSizeChange: InterlockedIncrement(&rec.size_changes); return 1;
+	case kAsioResyncRequest: return 1;
+	case kAsioLatenciesChanged: InterlockedIncrement(&rec.latency_changes); return 1;
+	case kAsioOverload: InterlockedIncrement(&rec.overloads); return 1;
+	}
+	return 0;
+}
+
+static ASIOCallbacks callbacks = { cb_bufferSwitch, cb_sampleRateDidChange, cb_asioMessage, cb_bufferSwitchTimeInfo };
+
+/* ---- loading the driver ------------------------------------------------ */
+
+static void list_drivers(void)
+{
+	HKEY key;
+	char name[256];
+	DWORD i;
+	if (RegOpenKeyExA(HKEY_LOCAL_MACHINE, "Software\\ASIO", 0, KEY_READ, &key))
+		return;
+	for (i = 0; !RegEnumKeyA(key, i, name, sizeof(name)); i++)
+		fprintf(stderr, "installed ASIO driver: %s\n", name);
+	RegCloseKey(key);
+}
+
+static IASIO *load_driver(const char *driver)
+{
+	char path[512], clsid_str[64];
+	WCHAR wide[64];
+	DWORD size = sizeof(clsid_str);
+	CLSID clsid;
+	IASIO *obj = NULL;
+
+	snprintf(path, sizeof(path), "Software\\ASIO\\%s", driver);
+	if (RegGetValueA(HKEY_LOCAL_MACHINE, path, "CLSID", RRF_RT_REG_SZ, NULL, clsid_str, &size)) {
+		printf("driver_found=0\n");
+		fprintf(stderr, "no ASIO driver named '%s' is registered\n", driver);
+		list_drivers();
+		return NULL;
+	}
+	MultiByteToWideChar(CP_ACP, 0, clsid_str, -1, wide, 64);
+	if (CLSIDFromString(wide, &clsid) || CoCreateInstance(&clsid, NULL, CLSCTX_INPROC_SERVER, &clsid, (void **)&obj)) {
+		printf("driver_found=0\n");
+		fprintf(stderr, "'%s' is registered as %s but cannot be created\n", driver, clsid_str);
+		return NULL;
+	}
+	printf("driver_found=1\n");
+	return obj;
+}
+
+static BOOL init_driver(void)
+{
+	char error[124] = "";
+	if (asio->lpVtbl->init(asio, GetDesktopWindow())) {
+		printf("init=1\n");
+		return TRUE;
+	}
+	asio->lpVtbl->getErrorMessage(asio, error);
+	printf("init=0\nerror=%s\n", error);
+	return FALSE;
+}
+
+/* ---- info -------------------------------------------------------------- */
+
+static int cmd_info(void)
+{
+	char name[32] = "";
+	int32_t min, max, pref, gran, lin, lout, n_clocks = 4, i;
+	ASIOClockSource clocks[4];
+	static const double rates[] = { 44100, 48000, 96000 };
+
+	asio->lpVtbl->getDriverName(asio, name);
+	printf("driver_name=%s\ndriver_version=%d\n", name, (int)asio->lpVtbl->getDriverVersion(asio));
+	if (!init_driver())
+		return 2;
+	asio->lpVtbl->getChannels(asio, &n_in, &n_out);
+	printf("inputs=%d\noutputs=%d\n", (int)n_in, (int)n_out);
+	if (asio->lpVtbl->getBufferSize(asio, &min, &max, &pref, &gran) == ASE_OK)
+		printf("buffer_min=%d\nbuffer_max=%d\nbuffer_preferred=%d\nbuffer_granularity=%d\n",
+				(int)min, (int)max, (int)pref, (int)gran);
+	asio->lpVtbl->getSampleRate(asio, &sample_rate);
+	printf("sample_rate=%.0f\n", sample_rate);
+	for (i = 0; i < 3; i++)
+		printf("can_rate_%.0f=%d\n", rates[i], asio->lpVtbl->canSampleRate(asio, rates[i]) == ASE_OK);
+	if (asio->lpVtbl->getLatencies(asio, &lin, &lout) == ASE_OK)
+		printf("input_latency=%d\noutput_latency=%d\n", (int)lin, (int)lout);
+	if (asio->lpVtbl->getClockSources(asio, clocks, &n_clocks) == ASE_OK)
+		printf("clock_sources=%d\nclock_source_0=%s\n", (int)n_clocks, clocks[0].name);
+	for (i = 0; i < n_in + n_out; i++) {
+		ASIOChannelInfo ci = { .channel = i < n_in ? i : i - n_in, .isInput = i < n_in };
+		if (asio->lpVtbl->getChannelInfo(asio, &ci) == ASE_OK)
+			printf("channel_%s_%d=%s,group=%d,type=%d\n", ci.isInput ? "in" : "out", (int)ci.channel,
+					ci.name, (int)ci.channelGroup, (int)ci.type);
+	}
+	return 0;
+}
+
+/* ---- run --------------------------------------------------------------- */
+
+static int compare_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static int cmd_run(double seconds, int32_t buffer, BOOL timeinfo)
+{
+	int32_t min, max, pref, gran, lin = -1, lout = -1, i;
+	ASIOError err;
+	double expected;
+	BOOL ok;
+
+	if (!init_driver())
+		return 2;
+	asio->lpVtbl->getChannels(asio, &n_in, &n_out);
+	asio->lpVtbl->getBufferSize(asio, &min, &max, &pref, &gran);
+	asio->lpVtbl->getSampleRate(asio, &sample_rate);
+	buffer_size = buffer > 0 ? buffer : pref;
+	for (i = 0; i < n_in + n_out && i < 128; i++) {
+		infos[i].isInput = i < n_in;
+		infos[i].channelNum = i < n_in ? i : i - n_in;
+	}
+	rec.time_info_offered = timeinfo;
+	rec.max_intervals = (size_t)(seconds * sample_rate / (buffer_size > 0 ? buffer_size : 1)) + 1024;
+	rec.intervals = calloc(rec.max_intervals, sizeof(double));
+	if ((err = asio->lpVtbl->createBuffers(asio, infos, n_in + n_out, buffer_size, &callbacks)) != ASE_OK) {
+		printf("create_buffers=%d\n", (int)err);
+		return 1;
+	}
+	asio->lpVtbl->getLatencies(asio, &lin, &lout);
+	if ((err = asio->lpVtbl->start(asio)) != ASE_OK) {
+		printf("start=%d\n", (int)err);
+		return 1;
+	}
+	Sleep((DWORD)(seconds * 1000));
+	asio->lpVtbl->stop(asio);
+	asio->lpVtbl->disposeBuffers(asio);
+
+	expected = seconds * sample_rate / buffer_size;
+	qsort(rec.intervals, rec.n_intervals, sizeof(double), compare_double);
+	printf("buffer_size=%d\nsample_rate=%.0f\ninput_latency=%d\noutput_latency=%d\n",
+			(int)buffer_size, sample_rate, (int)lin, (int)lout);
+	printf("callbacks=%ld\nexpected_callbacks=%.0f\n", rec.callbacks, expected);
+	printf("index_errors=%ld\nposition_errors=%ld\nflag_errors=%ld\nused_time_info=%d\n",
+			rec.index_errors, rec.position_errors, rec.flag_errors, rec.used_time_info);
+	printf("reset_requests=%ld\nbuffer_size_changes=%ld\nlatency_changes=%ld\noverloads=%ld\n",
+			rec.resets, rec.size_changes, rec.latency_changes, rec.overloads);
+	if (rec.n_intervals)
+		printf("interval_p50_us=%.0f\ninterval_p99_us=%.0f\ninterval_max_us=%.0f\n",
+				rec.intervals[rec.n_intervals / 2], rec.intervals[(size_t)(rec.n_intervals * 0.99)],
+				rec.intervals[rec.n_intervals - 1]);
+	for (i = 0; i < n_in && i < 64; i++)
+		printf("input_peak_%d=%.4f\n", (int)i, rec.peak[i]);
+	ok = rec.index_errors == 0 && rec.position_errors == 0 && rec.flag_errors == 0
+		&& rec.callbacks >= 0.9 * expected;
+	if (rec.loopback) {
+		printf("loopback_offset=%lld\nloopback_mismatches=%llu\nloopback_locked_samples=%llu\n",
+				rec.locked ? (long long)rec.offset : -1LL, (unsigned long long)rec.mismatches,
+				(unsigned long long)rec.locked_samples);
+		ok = ok && rec.locked && rec.mismatches == 0;
+	}
+	return ok ? 0 : 1;
+}
+
+/* ---- conformance ------------------------------------------------------- */
+
+static int failures;
+
+static void check(const char *name, long got, long want, long also)
+{
+	if (got == want || got == also) {
+		printf("check_%s=ok\n", name);
+	} else {
+		printf("check_%s=FAIL(got %ld want %ld)\n", name, got, want);
+		failures++;
+	}
+}
+#define CHECK(name, got, want) check(name, (long)(got), (long)(want), (long)(want))
+
+static DWORD WINAPI watchdog(void *arg)
+{
+	(void)arg;
+	Sleep(30000);
+	printf("conformance_hang=1\n");
+	fflush(stdout);
+	ExitProcess(3);
+	return 0;
+}
+
+static LONG callbacks_after(DWORD ms)
+{
+	LONG before = rec.callbacks;
+	Sleep(ms);
+	return rec.callbacks - before;
+}
+
+static int cmd_conformance(void)
+{
+	const IASIOVtbl *v = asio->lpVtbl;
+	int32_t a = 0, b = 0, c = 0, d = 0, i;
+	double rate = 0;
+	ASIOSamples pos;
+	ASIOTimeStamp stamp;
+	ASIOClockSource clocks[4];
+	ASIOChannelInfo ci = { 0 };
+	ASIOBufferInfo two[2], bad;
+	char name[32], error[124];
+	DWORD t0;
+
+	CloseHandle(CreateThread(NULL, 0, watchdog, NULL, 0, NULL));
+	rec.time_info_offered = TRUE;
+
+	v->getDriverName(asio, name);
+	v->getErrorMessage(asio, error);
+	CHECK("driver_version", v->getDriverVersion(asio) > 0, 1);
+	CHECK("channels_before_init", v->getChannels(asio, &a, &b), ASE_NotPresent);
+	CHECK("buffer_size_before_init", v->getBufferSize(asio, &a, &b, &c, &d), ASE_NotPresent);
+	CHECK("create_before_init", v->createBuffers(asio, infos, 1, 256, &callbacks), ASE_NotPresent);
+	CHECK("start_before_init", v->start(asio), ASE_NotPresent);
+	CHECK("stop_before_init", v->stop(asio), ASE_NotPresent);
+	CHECK("latencies_before_init", v->getLatencies(asio, &a, &b), ASE_NotPresent);
+	CHECK("rate_before_init", v->getSampleRate(asio, &rate), ASE_NotPresent);
+	CHECK("channel_info_before_init", v->getChannelInfo(asio, &ci), ASE_NotPresent);
+	CHECK("position_before_init", v->getSamplePosition(asio, &pos, &stamp), ASE_NotPresent);
+
+	CHECK("init", v->init(asio, GetDesktopWindow()), 1);
+	CHECK("init_again", v->init(asio, GetDesktopWindow()), 1);
+
+	CHECK("channels_null", v->getChannels(asio, NULL, &b), ASE_InvalidParameter);
+	CHECK("latencies_null", v->getLatencies(asio, &a, NULL), ASE_InvalidParameter);
+	CHECK("buffer_size_null", v->getBufferSize(asio, NULL, &b, &c, &d), ASE_InvalidParameter);
+	CHECK("rate_null", v->getSampleRate(asio, NULL), ASE_InvalidParameter);
+	CHECK("clocks_null", v->getClockSources(asio, NULL, &a), ASE_InvalidParameter);
+	CHECK("channel_info_null", v->getChannelInfo(asio, NULL), ASE_InvalidParameter);
+	CHECK("position_null", v->getSamplePosition(asio, NULL, &stamp), ASE_InvalidParameter);
+	CHECK("create_null_infos", v->createBuffers(asio, NULL, 1, 256, &callbacks), ASE_InvalidParameter);
+	CHECK("create_null_callbacks", v->createBuffers(asio, infos, 1, 256, NULL), ASE_InvalidParameter);
+
+	CHECK("channels", v->getChannels(asio, &n_in, &n_out), ASE_OK);
+	ci.channel = -1;
+	ci.isInput = TRUE;
+	CHECK("channel_info_negative", v->getChannelInfo(asio, &ci), ASE_InvalidParameter);
+	ci.channel = n_in;
+	CHECK("channel_info_past_end", v->getChannelInfo(asio, &ci), ASE_InvalidParameter);
+	for (i = 0; i < n_in + n_out; i++) {
+		ASIOChannelInfo info = { .channel = i < n_in ? i : i - n_in, .isInput = i < n_in };
+		CHECK("channel_info", v->getChannelInfo(asio, &info), ASE_OK);
+		CHECK("channel_type", info.type, ASIOSTFloat32LSB);
+		CHECK("channel_name", info.name[0] != 0, 1);
+	}
+	CHECK("buffer_size", v->getBufferSize(asio, &a, &b, &c, &d), ASE_OK);
+	CHECK("buffer_size_order", a <= c && c <= b, 1);
+	buffer_size = c;
+	CHECK("rate", v->getSampleRate(asio, &sample_rate), ASE_OK);
+	CHECK("rate_positive", sample_rate > 0, 1);
+	CHECK("can_rate_current", v->canSampleRate(asio, sample_rate), ASE_OK);
+	CHECK("can_rate_odd", v->canSampleRate(asio, 12345.0), ASE_NoClock);
+	CHECK("set_rate_current", v->setSampleRate(asio, sample_rate), ASE_OK);
+	CHECK("set_rate_odd", v->setSampleRate(asio, 12345.0), ASE_NoClock);
+	a = 4;
+	CHECK("clocks", v->getClockSources(asio, clocks, &a), ASE_OK);
+	CHECK("clocks_count", a >= 1 && clocks[0].isCurrentSource, 1);
+	CHECK("set_clock_0", v->setClockSource(asio, 0), ASE_OK);
+	CHECK("set_clock_99", v->setClockSource(asio, 99), ASE_InvalidParameter);
+
+	CHECK("start_without_buffers", v->start(asio), ASE_InvalidMode);
+	CHECK("dispose_without_buffers", v->disposeBuffers(asio), ASE_InvalidMode);
+	CHECK("position_before_start", v->getSamplePosition(asio, &pos, &stamp), ASE_SPNotAdvancing);
+
+	for (i = 0; i < n_in + n_out; i++) {
+		infos[i].isInput = i < n_in;
+		infos[i].channelNum = i < n_in ? i : i - n_in;
+	}
+	CHECK("create_size_0", v->createBuffers(asio, infos, n_in + n_out, 0, &callbacks), ASE_InvalidMode);
+	CHECK("create_size_huge", v->createBuffers(asio, infos, n_in + n_out, 1000000, &callbacks), ASE_InvalidMode);
+	CHECK("create_no_channels", v->createBuffers(asio, infos, 0, buffer_size, &callbacks), ASE_InvalidParameter);
+	bad.isInput = TRUE;
+	bad.channelNum = n_in;
+	CHECK("create_bad_channel", v->createBuffers(asio, &bad, 1, buffer_size, &callbacks), ASE_InvalidParameter);
+	two[0].isInput = two[1].isInput = FALSE;
+	two[0].channelNum = two[1].channelNum = 0;
+	CHECK("create_duplicate", v->createBuffers(asio, two, 2, buffer_size, &callbacks), ASE_InvalidParameter);
+	CHECK("create_too_many", v->createBuffers(asio, infos, n_in + n_out + 1, buffer_size, &callbacks), ASE_InvalidParameter);
+	CHECK("create", v->createBuffers(asio, infos, n_in + n_out, buffer_size, &callbacks), ASE_OK);
+	for (i = 0; i < n_in + n_out; i++) {
+		CHECK("buffer_pointers", infos[i].buffers[0] && infos[i].buffers[1] && infos[i].buffers[0] != infos[i].buffers[1], 1);
+	}
+	CHECK("create_again", v->createBuffers(asio, infos, n_in + n_out, buffer_size, &callbacks), ASE_InvalidMode);
+	CHECK("latencies", v->getLatencies(asio, &a, &b), ASE_OK);
+	CHECK("latencies_sane", a >= 0 && b >= buffer_size, 1);
+
+	CHECK("start", v->start(asio), ASE_OK);
+	CHECK("start_again", v->start(asio), ASE_OK);
+	CHECK("callbacks_arrive", callbacks_after(1000) > 0, 1);
+	CHECK("position", v->getSamplePosition(asio, &pos, &stamp), ASE_OK);
+	check("output_ready", v->outputReady(asio), ASE_OK, ASE_NotPresent);
+	CHECK("future_time_info", v->future(asio, kAsioCanTimeInfo, NULL), ASE_SUCCESS);
+	CHECK("future_overload", v->future(asio, kAsioCanReportOverload, NULL), ASE_SUCCESS);
+	check("future_unknown", v->future(asio, 0x7777, NULL), ASE_NotPresent, ASE_InvalidParameter);
+	CHECK("dispose_while_running", v->disposeBuffers(asio), ASE_OK);
+	CHECK("no_callback_after_dispose", callbacks_after(200), 0);
+	CHECK("stop", v->stop(asio), ASE_OK);
+	CHECK("stop_again", v->stop(asio), ASE_OK);
+
+	CHECK("create_after_dispose", v->createBuffers(asio, infos, n_in + n_out, buffer_size, &callbacks), ASE_OK);
+	CHECK("restart", v->start(asio), ASE_OK);
+	CHECK("callbacks_after_restart", callbacks_after(500) > 0, 1);
+	CHECK("stop_running", v->stop(asio), ASE_OK);
+	CHECK("no_callback_after_stop", callbacks_after(200), 0);
+	CHECK("dispose", v->disposeBuffers(asio), ASE_OK);
+
+	t0 = GetTickCount();
+	check("control_panel", v->controlPanel(asio), ASE_OK, ASE_NotPresent);
+	CHECK("control_panel_returns", GetTickCount() - t0 < 2000, 1);
+
+	CHECK("release", v->Release(asio), 0);
+	asio = NULL;
+	printf("conformance_failures=%d\n", failures);
+	return failures ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *driver = "PipeWire ASIO Bridge", *cmd = NULL;
+	double seconds = 5;
+	int32_t buffer = 0;
+	BOOL timeinfo = TRUE;
+	int i, res;
+
+	rec.tone_hz = 440;
+	for (i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--driver") && i + 1 < argc) driver = argv[++i];
+		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--buffer") && i + 1 < argc) buffer = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--tone") && i + 1 < argc) rec.tone_hz = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--loopback")) rec.loopback = TRUE;
+		else if (!strcmp(argv[i], "--no-timeinfo")) timeinfo = FALSE;
+		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage, stdout); return 0; }
+		else if (!cmd && argv[i][0] != '-') cmd = argv[i];
+		else { fprintf(stderr, "asio-host: unknown argument '%s'\n\n%s", argv[i], usage); return 2; }
+	}
+	if (!cmd || (strcmp(cmd, "info") && strcmp(cmd, "run") && strcmp(cmd, "conformance"))) {
+		fputs(usage, stderr);
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IONBF, 0);
+	CoInitialize(NULL);
+	if (!(asio = load_driver(driver)))
+		return 2;
+	if (!strcmp(cmd, "info"))
+		res = cmd_info();
+	else if (!strcmp(cmd, "run"))
+		res = cmd_run(seconds, buffer, timeinfo);
+	else
+		res = cmd_conformance();
+	if (asio)
+		asio->lpVtbl->Release(asio);
+	CoUninitialize();
+	return res;
+}

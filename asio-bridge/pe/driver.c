@@ -1,0 +1,728 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PipeWire ASIO Bridge: the PE half of the Wine ASIO driver.
+ *
+ * A COM object implementing IASIO. The host's ASIO buffers are the bridge
+ * node's shared memory; a callback thread (a Wine thread) waits for each
+ * graph cycle through the unix half and calls the host. See unixlib.h for
+ * what the unix half does and include/asio-bridge.h for the protocol.
+ *
+ * Settings, read at init():
+ *   HKCU\Software\ASIO\PipeWire ASIO Bridge
+ *     Node              REG_SZ     bridge node to attach to (default "asio-bridge")
+ *     RealtimePriority  REG_DWORD  SCHED_FIFO priority of the callback thread,
+ *                                  0 = leave it alone (default 70, below
+ *                                  PipeWire's data loop)
+ *   Environment variables ASIO_BRIDGE_NODE and ASIO_BRIDGE_RT_PRIORITY
+ *   override the registry.
+ */
+#define WIN32_LEAN_AND_MEAN
+#include <windows.h>
+#include <objbase.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "asio.h"
+#include "../unixlib.h"
+
+#define DRIVER_NAME "PipeWire ASIO Bridge"
+#define DRIVER_VERSION 1
+#define SETTINGS_KEY "Software\\ASIO\\" DRIVER_NAME
+#define CLSID_STRING "{30BDA4F2-FA0B-4E4E-9E6E-A34A232013F2}"
+#define DEFAULT_RT_PRIORITY 70
+#define WAIT_MS 100      /* the callback thread re-checks `stopping` this often */
+#define STOP_TIMEOUT_MS 2000
+
+static const GUID CLSID_PipeWireAsioBridge =
+	{ 0x30bda4f2, 0xfa0b, 0x4e4e, { 0x9e, 0x6e, 0xa3, 0x4a, 0x23, 0x20, 0x13, 0xf2 } };
+
+static HINSTANCE module_instance;
+static LONG object_count;
+
+/* ---- the unix half ---------------------------------------------------- */
+
+typedef LONG NTSTATUS;
+typedef NTSTATUS (WINAPI *unix_call_dispatcher)(UINT64 handle, unsigned int code, void *args);
+/* ntdll's; Wine answers information class 1000 (MemoryWineUnixFuncs) with
+ * the module's unix-call handle. */
+NTSTATUS WINAPI NtQueryVirtualMemory(HANDLE process, const void *address, int info_class,
+		void *buffer, SIZE_T length, SIZE_T *result_length);
+#define MEMORY_WINE_UNIX_FUNCS 1000
+static unix_call_dispatcher dispatcher;
+static UINT64 unix_handle;
+
+/* Finds the unix half the portable way (Wine 8 to 11): the dispatcher is a
+ * pointer variable exported by ntdll, the handle comes from
+ * NtQueryVirtualMemory(MemoryWineUnixFuncs). */
+static BOOL unix_init(void)
+{
+	void **slot;
+	if (dispatcher)
+		return TRUE;
+	slot = (void **)GetProcAddress(GetModuleHandleA("ntdll.dll"), "__wine_unix_call_dispatcher");
+	if (!slot || !*slot)
+		return FALSE;
+	if (NtQueryVirtualMemory(GetCurrentProcess(), module_instance, MEMORY_WINE_UNIX_FUNCS,
+				&unix_handle, sizeof(unix_handle), NULL))
+		return FALSE;
+	dispatcher = (unix_call_dispatcher)*slot;
+	return TRUE;
+}
+
+static NTSTATUS unix_call(enum asio_bridge_unix_call code, void *args)
+{
+	return dispatcher(unix_handle, code, args);
+}
+
+/* ---- the driver object ------------------------------------------------ */
+
+struct driver {
+	IASIO iface;
+	LONG refs;
+
+	uint64_t session;            /* 0 until init attached */
+	struct asio_bridge_shm *shm; /* the node's shared memory */
+	char error[ASIO_BRIDGE_ERROR_LEN];
+	int rt_priority;
+
+	/* createBuffers .. disposeBuffers */
+	BOOL buffers;
+	int32_t buffer_size;
+	ASIOCallbacks *callbacks;
+	BOOL time_info;
+	BOOL active[2][ASIO_BRIDGE_MAX_CHANNELS]; /* [isInput][channel] */
+
+	/* start .. stop; the callback thread owns the fields below while running */
+	HANDLE thread;
+	volatile LONG stopping;
+	uint64_t sample_position;    /* of the buffer being processed */
+	uint64_t system_time;        /* ns, of the buffer being processed */
+	uint32_t late_seen;
+	BOOL reset_sent;
+	ASIOTime time;
+};
+
+static struct driver *impl(IASIO *iface)
+{
+	return CONTAINING_RECORD(iface, struct driver, iface);
+}
+
+static uint32_t channels(const struct driver *d, BOOL input)
+{
+	return input ? d->shm->info.n_inputs : d->shm->info.n_outputs;
+}
+
+/* The graph's cycle record, as the node last published it. */
+static struct asio_bridge_cycle current_cycle(const struct driver *d)
+{
+	struct asio_bridge_cycle c;
+	memcpy(&c, (const void *)&d->shm->cycle, sizeof(c));
+	return c;
+}
+
+/* The quantum the graph runs, waiting up to a second for a first cycle. */
+static uint32_t graph_quantum(const struct driver *d)
+{
+	int i;
+	for (i = 0; i < 100 && current_cycle(d).frames == 0; i++)
+		Sleep(10);
+	return current_cycle(d).frames;
+}
+
+static void *buffer(const struct driver *d, uint32_t half, BOOL input, uint32_t channel)
+{
+	const struct asio_bridge_info *info = &d->shm->info;
+	uint32_t index = (input ? 0 : info->n_inputs) + channel;
+	size_t per_half = info->n_inputs + info->n_outputs;
+	return (char *)d->shm + info->audio_offset + (half * per_half + index) * (size_t)info->channel_stride;
+}
+
+static void set_error(struct driver *d, const char *message)
+{
+	lstrcpynA(d->error, message, sizeof(d->error));
+}
+
+static void read_settings(char *node, DWORD node_size, int *priority)
+{
+	HKEY key;
+	DWORD size = node_size, value, value_size = sizeof(value), type;
+	char env[32];
+
+	lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
+	*priority = DEFAULT_RT_PRIORITY;
+	if (!RegOpenKeyExA(HKEY_CURRENT_USER, SETTINGS_KEY, 0, KEY_READ, &key)) {
+		if (RegQueryValueExA(key, "Node", NULL, &type, (BYTE *)node, &size) || type != REG_SZ || size <= 1)
+			lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
+		node[node_size - 1] = 0;
+		if (!RegQueryValueExA(key, "RealtimePriority", NULL, &type, (BYTE *)&value, &value_size) && type == REG_DWORD)
+			*priority = (int)value;
+		RegCloseKey(key);
+	}
+	if (GetEnvironmentVariableA("ASIO_BRIDGE_NODE", node, node_size) == 0)
+		node[0] ? (void)0 : lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
+	if (GetEnvironmentVariableA("ASIO_BRIDGE_RT_PRIORITY", env, sizeof(env)) > 0)
+		*priority = atoi(env);
+}
+
+/* ---- the callback thread ---------------------------------------------- */
+
+static int32_t host_message(struct driver *d, int32_t selector, int32_t value)
+{
+	if (!d->callbacks->asioMessage)
+		return 0;
+	return d->callbacks->asioMessage(selector, value, NULL, NULL);
+}
+
+static BOOL host_supports(struct driver *d, int32_t selector)
+{
+	return host_message(d, kAsioSelectorSupported, selector) == 1;
+}
+
+/* Asks the host to re-open the driver, once per start. */
+static void request_reset(struct driver *d)
+{
+	if (!d->reset_sent && host_supports(d, kAsioResetRequest))
+		host_message(d, kAsioResetRequest, 0);
+	d->reset_sent = TRUE;
+}
+
+/* The real-time loop: waits for each cycle (with a deadline), calls the
+ * host, marks the cycle complete. No allocation, no lock, no logging. */
+static DWORD WINAPI callback_thread(void *arg)
+{
+	struct driver *d = arg;
+	struct asio_bridge_realtime_params rt = { .priority = d->rt_priority };
+	struct asio_bridge_wait_params w = { .session = d->session, .timeout_ms = WAIT_MS };
+
+	if (rt.priority > 0)
+		unix_call(ASIO_BRIDGE_UNIX_SET_REALTIME, &rt);
+
+	while (!d->stopping) {
+		if (unix_call(ASIO_BRIDGE_UNIX_WAIT, &w) || w.result == ASIO_BRIDGE_WAIT_DETACHED) {
+			request_reset(d);
+			break;
+		}
+		if (w.result != ASIO_BRIDGE_WAIT_CYCLE || d->stopping)
+			continue;
+		if (w.frames != (uint32_t)d->buffer_size) {
+			/* Never hand the host buffers of the wrong size: leave the
+			 * cycle incomplete (the node plays silence) and ask for a
+			 * re-open at the new size. */
+			request_reset(d);
+			continue;
+		}
+		if (w.late_cycles != d->late_seen) {
+			d->late_seen = w.late_cycles;
+			if (host_supports(d, kAsioOverload))
+				host_message(d, kAsioOverload, 0);
+		}
+		if (d->system_time != 0)
+			d->sample_position += (uint64_t)w.missed * d->buffer_size;
+		d->system_time = w.nsec;
+		if (d->time_info) {
+			AsioTimeInfo *t = &d->time.timeInfo;
+			t->speed = 1.0;
+			t->systemTime.hi = (uint32_t)(w.nsec >> 32);
+			t->systemTime.lo = (uint32_t)w.nsec;
+			t->samplePosition.hi = (uint32_t)(d->sample_position >> 32);
+			t->samplePosition.lo = (uint32_t)d->sample_position;
+			t->sampleRate = w.rate;
+			t->flags = kSystemTimeValid | kSamplePositionValid | kSampleRateValid;
+			d->callbacks->bufferSwitchTimeInfo(&d->time, (int32_t)w.half, FALSE);
+		} else {
+			d->callbacks->bufferSwitch((int32_t)w.half, FALSE);
+		}
+		__atomic_store_n(&d->shm->client.done_seq, w.seq, __ATOMIC_RELEASE);
+		d->sample_position += d->buffer_size;
+	}
+	return 0;
+}
+
+/* ---- IASIO ------------------------------------------------------------ */
+
+static long drv_QueryInterface(IASIO *iface, const void *riid, void **out)
+{
+	if (!out)
+		return E_POINTER;
+	if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &CLSID_PipeWireAsioBridge)) {
+		*out = iface;
+		iface->lpVtbl->AddRef(iface);
+		return S_OK;
+	}
+	*out = NULL;
+	return E_NOINTERFACE;
+}
+
+static unsigned long drv_AddRef(IASIO *iface)
+{
+	return InterlockedIncrement(&impl(iface)->refs);
+}
+
+static ASIOError drv_disposeBuffers(IASIO *iface);
+
+static unsigned long drv_Release(IASIO *iface)
+{
+	struct driver *d = impl(iface);
+	LONG refs = InterlockedDecrement(&d->refs);
+	if (refs == 0) {
+		if (d->buffers)
+			drv_disposeBuffers(iface);
+		if (d->session) {
+			struct asio_bridge_detach_params p = { .session = d->session };
+			unix_call(ASIO_BRIDGE_UNIX_DETACH, &p);
+		}
+		HeapFree(GetProcessHeap(), 0, d);
+		InterlockedDecrement(&object_count);
+	}
+	return refs;
+}
+
+static ASIOBool drv_init(IASIO *iface, void *sys_handle)
+{
+	struct driver *d = impl(iface);
+	struct asio_bridge_attach_params p = { 0 };
+	char node[ASIO_BRIDGE_NAME_LEN], exe[MAX_PATH], *base;
+
+	(void)sys_handle;
+	if (d->session)
+		return TRUE;
+	if (!unix_init()) {
+		set_error(d, "the driver's Linux half is missing: run the program with WINEDLLPATH "
+				"set to the bridge's Wine directory, or reinstall the bridge");
+		return FALSE;
+	}
+	read_settings(node, sizeof(node), &d->rt_priority);
+	GetModuleFileNameA(NULL, exe, sizeof(exe));
+	base = strrchr(exe, '\\');
+	p.node = node;
+	p.client = base ? base + 1 : exe;
+	if (unix_call(ASIO_BRIDGE_UNIX_ATTACH, &p)) {
+		set_error(d, p.error);
+		return FALSE;
+	}
+	d->session = p.session;
+	d->shm = p.shm;
+	set_error(d, "no error");
+	return TRUE;
+}
+
+static void drv_getDriverName(IASIO *iface, char *name)
+{
+	(void)iface;
+	if (name)
+		lstrcpynA(name, DRIVER_NAME, 32);
+}
+
+static int32_t drv_getDriverVersion(IASIO *iface)
+{
+	(void)iface;
+	return DRIVER_VERSION;
+}
+
+static void drv_getErrorMessage(IASIO *iface, char *string)
+{
+	if (string)
+		lstrcpynA(string, impl(iface)->error, ASIO_BRIDGE_ERROR_LEN);
+}
+
+static ASIOError drv_stop(IASIO *iface)
+{
+	struct driver *d = impl(iface);
+	if (!d->session)
+		return ASE_NotPresent;
+	if (!d->thread)
+		return ASE_OK;
+	d->stopping = TRUE;
+	if (WaitForSingleObject(d->thread, STOP_TIMEOUT_MS) != WAIT_OBJECT_0) {
+		/* The host is stuck inside its own callback: no callback can follow
+		 * it, but the thread cannot be reclaimed safely either. */
+		set_error(d, "the host did not return from its audio callback");
+		return ASE_HWMalfunction;
+	}
+	CloseHandle(d->thread);
+	d->thread = NULL;
+	return ASE_OK;
+}
+
+static ASIOError drv_start(IASIO *iface)
+{
+	struct driver *d = impl(iface);
+	if (!d->session)
+		return ASE_NotPresent;
+	if (!d->buffers)
+		return ASE_InvalidMode;
+	if (d->thread)
+		return ASE_OK;
+	d->stopping = FALSE;
+	d->sample_position = 0;
+	d->system_time = 0;
+	d->late_seen = current_cycle(d).late_cycles;
+	d->reset_sent = FALSE;
+	d->thread = CreateThread(NULL, 0, callback_thread, d, 0, NULL);
+	return d->thread ? ASE_OK : ASE_HWMalfunction;
+}
+
+static ASIOError drv_getChannels(IASIO *iface, int32_t *inputs, int32_t *outputs)
+{
+	struct driver *d = impl(iface);
+	if (!d->session)
+		return ASE_NotPresent;
+	if (!inputs || !outputs)
+		return ASE_InvalidParameter;
+	*inputs = channels(d, TRUE);
+	*outputs = channels(d, FALSE);
+	return ASE_OK;
+}
+
+static ASIOError drv_getLatencies(IASIO *iface, int32_t *input, int32_t *output)
+{
+	struct driver *d = impl(iface);
+	struct asio_bridge_cycle c;
+	if (!d->session)
+		return ASE_NotPresent;
+	if (!input || !output)
+		return ASE_InvalidParameter;
+	c = current_cycle(d);
+	*input = c.upstream_latency;
+	*output = (c.output_delay ? c.output_delay : graph_quantum(d)) + c.downstream_latency;
+	return ASE_OK;
+}
+
+static ASIOError drv_getBufferSize(IASIO *iface, int32_t *min, int32_t *max, int32_t *preferred, int32_t *granularity)
+{
+	struct driver *d = impl(iface);
+	uint32_t quantum;
+	if (!d->session)
+		return ASE_NotPresent;
+	if (!min || !max || !preferred || !granularity)
+		return ASE_InvalidParameter;
+	if (!(quantum = graph_quantum(d)))
+		return ASE_NoClock;
+	*min = *max = *preferred = quantum;
+	*granularity = 0;
+	return ASE_OK;
+}
+
+static ASIOError drv_canSampleRate(IASIO *iface, ASIOSampleRate rate)
+{
+	struct driver *d = impl(iface);
+	if (!d->session)
+		return ASE_NotPresent;
+	return rate == current_cycle(d).rate ? ASE_OK : ASE_NoClock;
+}
+
+static ASIOError drv_getSampleRate(IASIO *iface, ASIOSampleRate *rate)
+{
+	struct driver *d = impl(iface);
+	if (!d->session)
+		return ASE_NotPresent;
+	if (!rate)
+		return ASE_InvalidParameter;
+	graph_quantum(d);
+	*rate = current_cycle(d).rate;
+	return *rate > 0 ? ASE_OK : ASE_NoClock;
+}
+
+static ASIOError drv_setSampleRate(IASIO *iface, ASIOSampleRate rate)
+{
+	/* 0 selects the external clock, which the graph always is. */
+	return rate == 0 && impl(iface)->session ? ASE_OK : drv_canSampleRate(iface, rate);
+}
+
+static ASIOError drv_getClockSources(IASIO *iface, ASIOClockSource *clocks, int32_t *count)
+{
+	struct driver *d = impl(iface);
+	if (!d->session)
+		return ASE_NotPresent;
+	if (!clocks || !count || *count < 1)
+		return ASE_InvalidParameter;
+	memset(clocks, 0, sizeof(*clocks));
+	clocks->associatedChannel = -1;
+	clocks->associatedGroup = -1;
+	clocks->isCurrentSource = TRUE;
+	lstrcpynA(clocks->name, "PipeWire graph", sizeof(clocks->name));
+	*count = 1;
+	return ASE_OK;
+}
+
+static ASIOError drv_setClockSource(IASIO *iface, int32_t reference)
+{
+	if (!impl(iface)->session)
+		return ASE_NotPresent;
+	return reference == 0 ? ASE_OK : ASE_InvalidParameter;
+}
+
+static ASIOError drv_getSamplePosition(IASIO *iface, ASIOSamples *position, ASIOTimeStamp *stamp)
+{
+	struct driver *d = impl(iface);
+	if (!d->session)
+		return ASE_NotPresent;
+	if (!position || !stamp)
+		return ASE_InvalidParameter;
+	if (!d->thread || d->system_time == 0)
+		return ASE_SPNotAdvancing;
+	position->hi = (uint32_t)(d->sample_position >> 32);
+	position->lo = (uint32_t)d->sample_position;
+	stamp->hi = (uint32_t)(d->system_time >> 32);
+	stamp->lo = (uint32_t)d->system_time;
+	return ASE_OK;
+}
+
+static ASIOError drv_getChannelInfo(IASIO *iface, ASIOChannelInfo *info)
+{
+	struct driver *d = impl(iface);
+	BOOL input;
+	if (!d->session)
+		return ASE_NotPresent;
+	if (!info)
+		return ASE_InvalidParameter;
+	input = info->isInput != 0;
+	if (info->channel < 0 || (uint32_t)info->channel >= channels(d, input))
+		return ASE_InvalidParameter;
+	info->isActive = d->buffers && d->active[input][info->channel];
+	info->channelGroup = 0;
+	info->type = ASIOSTFloat32LSB;
+	lstrcpynA(info->name, input ? d->shm->input_names[info->channel] : d->shm->output_names[info->channel],
+			sizeof(info->name));
+	return ASE_OK;
+}
+
+static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t count, int32_t size,
+		ASIOCallbacks *callbacks)
+{
+	struct driver *d = impl(iface);
+	BOOL active[2][ASIO_BRIDGE_MAX_CHANNELS] = { { 0 } };
+	int32_t i;
+
+	if (!d->session)
+		return ASE_NotPresent;
+	if (!infos || !callbacks || !callbacks->bufferSwitch)
+		return ASE_InvalidParameter;
+	if (d->buffers)
+		return ASE_InvalidMode;
+	if (size <= 0 || (uint32_t)size != graph_quantum(d))
+		return ASE_InvalidMode;
+	if (count <= 0 || (uint32_t)count > channels(d, TRUE) + channels(d, FALSE))
+		return ASE_InvalidParameter;
+	for (i = 0; i < count; i++) {
+		BOOL input = infos[i].isInput != 0;
+		int32_t ch = infos[i].channelNum;
+		if (ch < 0 || (uint32_t)ch >= channels(d, input) || active[input][ch])
+			return ASE_InvalidParameter;
+		active[input][ch] = TRUE;
+	}
+	for (i = 0; i < count; i++) {
+		BOOL input = infos[i].isInput != 0;
+		infos[i].buffers[0] = buffer(d, 0, input, infos[i].channelNum);
+		infos[i].buffers[1] = buffer(d, 1, input, infos[i].channelNum);
+	}
+	memcpy(d->active, active, sizeof(active));
+	d->callbacks = callbacks;
+	d->buffer_size = size;
+	d->time_info = callbacks->bufferSwitchTimeInfo && host_supports(d, kAsioSupportsTimeInfo)
+			&& host_message(d, kAsioSupportsTimeInfo, 0) == 1;
+	d->buffers = TRUE;
+	return ASE_OK;
+}
+
+static ASIOError drv_disposeBuffers(IASIO *iface)
+{
+	struct driver *d = impl(iface);
+	ASIOError res;
+	if (!d->session)
+		return ASE_NotPresent;
+	if (!d->buffers)
+		return ASE_InvalidMode;
+	if ((res = drv_stop(iface)) != ASE_OK)
+		return res;
+	d->buffers = FALSE;
+	d->callbacks = NULL;
+	memset(d->active, 0, sizeof(d->active));
+	return ASE_OK;
+}
+
+/* Shows the settings in a window of its own, so the host never waits. */
+static DWORD WINAPI control_panel_thread(void *arg)
+{
+	char *text = arg;
+	MessageBoxA(NULL, text, DRIVER_NAME, MB_OK | MB_ICONINFORMATION);
+	HeapFree(GetProcessHeap(), 0, text);
+	return 0;
+}
+
+static ASIOError drv_controlPanel(IASIO *iface)
+{
+	struct driver *d = impl(iface);
+	char *text = HeapAlloc(GetProcessHeap(), 0, 1024);
+	struct asio_bridge_cycle c;
+	HANDLE thread;
+
+	if (!text)
+		return ASE_NoMemory;
+	if (d->session) {
+		c = current_cycle(d);
+		snprintf(text, 1024,
+			"Bridge node: %s\nChannels: %u in, %u out\nBuffer size: %u samples (the PipeWire quantum)\n"
+			"Sample rate: %u Hz\nLatency: input %u, output %u samples\n\n"
+			"Buffer size and rate follow the PipeWire graph; route the bridge's ports with qpwgraph or pw-link.\n"
+			"Settings: HKCU\\" SETTINGS_KEY " (Node, RealtimePriority),\n"
+			"or the environment variables ASIO_BRIDGE_NODE and ASIO_BRIDGE_RT_PRIORITY.",
+			d->shm->info.node_name, d->shm->info.n_inputs, d->shm->info.n_outputs, c.frames, c.rate,
+			c.upstream_latency, c.output_delay + c.downstream_latency);
+	} else {
+		snprintf(text, 1024, "Not connected: %s", d->error);
+	}
+	thread = CreateThread(NULL, 0, control_panel_thread, text, 0, NULL);
+	if (!thread) {
+		HeapFree(GetProcessHeap(), 0, text);
+		return ASE_HWMalfunction;
+	}
+	CloseHandle(thread);
+	return ASE_OK;
+}
+
+static ASIOError drv_future(IASIO *iface, int32_t selector, void *opt)
+{
+	ASIOIoFormat *format = opt;
+	(void)iface;
+	switch (selector) {
+	case kAsioCanTimeInfo:
+	case kAsioCanReportOverload:
+		return ASE_SUCCESS;
+	case kAsioGetIoFormat:
+		if (!format)
+			return ASE_InvalidParameter;
+		format->FormatType = kASIOFormatPCM;
+		return ASE_SUCCESS;
+	case kAsioSetIoFormat:
+	case kAsioCanDoIoFormat:
+		if (!format)
+			return ASE_InvalidParameter;
+		return format->FormatType == kASIOFormatPCM ? ASE_SUCCESS : ASE_NotPresent;
+	default:
+		return ASE_NotPresent;
+	}
+}
+
+static ASIOError drv_outputReady(IASIO *iface)
+{
+	/* The pipelined design plays the output one cycle later regardless. */
+	(void)iface;
+	return ASE_NotPresent;
+}
+
+static const IASIOVtbl driver_vtbl = {
+	drv_QueryInterface, drv_AddRef, drv_Release,
+	drv_init, drv_getDriverName, drv_getDriverVersion, drv_getErrorMessage,
+	drv_start, drv_stop, drv_getChannels, drv_getLatencies, drv_getBufferSize,
+	drv_canSampleRate, drv_getSampleRate, drv_setSampleRate,
+	drv_getClockSources, drv_setClockSource, drv_getSamplePosition, drv_getChannelInfo,
+	drv_createBuffers, drv_disposeBuffers, drv_controlPanel, drv_future, drv_outputReady,
+};
+
+/* ---- class factory and registration ------------------------------------ */
+
+static HRESULT WINAPI cf_QueryInterface(IClassFactory *iface, REFIID riid, void **out)
+{
+	if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &IID_IClassFactory)) {
+		*out = iface;
+		return S_OK;
+	}
+	*out = NULL;
+	return E_NOINTERFACE;
+}
+
+static ULONG WINAPI cf_AddRef(IClassFactory *iface) { (void)iface; return 2; }
+static ULONG WINAPI cf_Release(IClassFactory *iface) { (void)iface; return 1; }
+
+static HRESULT WINAPI cf_CreateInstance(IClassFactory *iface, IUnknown *outer, REFIID riid, void **out)
+{
+	struct driver *d;
+	HRESULT hr;
+	(void)iface;
+	if (!out)
+		return E_POINTER;
+	*out = NULL;
+	if (outer)
+		return CLASS_E_NOAGGREGATION;
+	if (!(d = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof(*d))))
+		return E_OUTOFMEMORY;
+	d->iface.lpVtbl = &driver_vtbl;
+	d->refs = 1;
+	set_error(d, "init() has not been called");
+	InterlockedIncrement(&object_count);
+	hr = drv_QueryInterface(&d->iface, riid, out);
+	drv_Release(&d->iface);
+	return hr;
+}
+
+static HRESULT WINAPI cf_LockServer(IClassFactory *iface, BOOL lock)
+{
+	(void)iface;
+	lock ? InterlockedIncrement(&object_count) : InterlockedDecrement(&object_count);
+	return S_OK;
+}
+
+static IClassFactoryVtbl factory_vtbl = {
+	cf_QueryInterface, cf_AddRef, cf_Release, cf_CreateInstance, cf_LockServer,
+};
+static IClassFactory factory = { &factory_vtbl };
+
+HRESULT WINAPI DllGetClassObject(REFCLSID clsid, REFIID riid, void **out)
+{
+	if (!IsEqualGUID(clsid, &CLSID_PipeWireAsioBridge))
+		return CLASS_E_CLASSNOTAVAILABLE;
+	return cf_QueryInterface(&factory, riid, out);
+}
+
+HRESULT WINAPI DllCanUnloadNow(void)
+{
+	return object_count == 0 ? S_OK : S_FALSE;
+}
+
+static LONG set_string(HKEY root, const char *path, const char *name, const char *value)
+{
+	HKEY key;
+	LONG res = RegCreateKeyExA(root, path, 0, NULL, 0, KEY_WRITE, NULL, &key, NULL);
+	if (res)
+		return res;
+	res = RegSetValueExA(key, name, 0, REG_SZ, (const BYTE *)value, strlen(value) + 1);
+	RegCloseKey(key);
+	return res;
+}
+
+#define CLSID_KEY "CLSID\\" CLSID_STRING
+#define ASIO_KEY "Software\\ASIO\\" DRIVER_NAME
+
+HRESULT WINAPI DllRegisterServer(void)
+{
+	char path[MAX_PATH];
+	if (!GetModuleFileNameA(module_instance, path, sizeof(path)))
+		return E_FAIL;
+	if (set_string(HKEY_CLASSES_ROOT, CLSID_KEY, NULL, DRIVER_NAME)
+	    || set_string(HKEY_CLASSES_ROOT, CLSID_KEY "\\InprocServer32", NULL, path)
+	    || set_string(HKEY_CLASSES_ROOT, CLSID_KEY "\\InprocServer32", "ThreadingModel", "Both")
+	    || set_string(HKEY_LOCAL_MACHINE, ASIO_KEY, "CLSID", CLSID_STRING)
+	    || set_string(HKEY_LOCAL_MACHINE, ASIO_KEY, "Description", DRIVER_NAME))
+		return E_FAIL;
+	return S_OK;
+}
+
+HRESULT WINAPI DllUnregisterServer(void)
+{
+	RegDeleteTreeA(HKEY_CLASSES_ROOT, CLSID_KEY);
+	RegDeleteKeyA(HKEY_CLASSES_ROOT, CLSID_KEY);
+	RegDeleteTreeA(HKEY_LOCAL_MACHINE, ASIO_KEY);
+	RegDeleteKeyA(HKEY_LOCAL_MACHINE, ASIO_KEY);
+	return S_OK;
+}
+
+BOOL WINAPI DllMain(HINSTANCE instance, DWORD reason, void *reserved)
+{
+	(void)reserved;
+	if (reason == DLL_PROCESS_ATTACH) {
+		module_instance = instance;
+		DisableThreadLibraryCalls(instance);
+	}
+	return TRUE;
+}
