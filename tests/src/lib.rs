@@ -175,6 +175,10 @@ impl Daemon {
         }
     }
 
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("pipewire.log")).unwrap_or_default()
     }
