@@ -16,16 +16,17 @@ pub struct Prefix {
 
 impl Prefix {
     /// Creates a fresh 64-bit prefix under `dir` (never /tmp: newer Wine
-    /// refuses prefixes there) and registers the staged driver in it, the
-    /// way `asio-bridge-register` does for users.
+    /// refuses prefixes there) and registers the staged driver in it with
+    /// the shipped `asio-bridge-register`, as a user would.
     pub fn create(dir: &Path, daemon: &Daemon) -> Self {
         let prefix = Self { path: dir.join("prefix"), runtime: daemon.runtime.clone() };
         let out = run_with_timeout(prefix.wine().args(["wineboot", "-i"]), Duration::from_secs(180));
         assert!(out.status.success(), "wineboot -i failed (is wine installed?): {}", output_text(&out));
-        let out = run_with_timeout(prefix.wine().args(["wineboot", "-u"]), Duration::from_secs(180));
-        assert!(out.status.success(), "wineboot -u failed: {}", output_text(&out));
-        let out = run_with_timeout(prefix.wine().args(["regsvr32", "asiobridge.dll"]), Duration::from_secs(60));
-        assert!(out.status.success(), "regsvr32 asiobridge.dll failed: {}", output_text(&out));
+        let mut register = Command::new(stage().join("bin/asio-bridge-register"));
+        register.env("WINEPREFIX", &prefix.path).env_remove("WINEDLLPATH").env_remove("DISPLAY");
+        let out = run_with_timeout(&mut register, Duration::from_secs(180));
+        assert!(out.status.success(), "asio-bridge-register failed: {}", output_text(&out));
+        assert!(String::from_utf8_lossy(&out.stdout).contains("PipeWire ASIO Bridge registered"), "{}", output_text(&out));
         prefix
     }
 

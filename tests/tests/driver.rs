@@ -15,13 +15,15 @@ fn bridge() -> Daemon {
 }
 
 #[test]
-fn regsvr32_registers_and_unregisters_the_driver() {
+fn the_register_script_registers_and_unregisters_the_driver_with_regsvr32() {
     let daemon = bridge();
     let prefix = Prefix::create(&daemon.dir, &daemon);
     let asio = prefix.reg_query(r"HKLM\Software\ASIO");
     let text = String::from_utf8_lossy(&asio.stdout);
     assert!(text.contains("PipeWire ASIO Bridge") && text.contains("CLSID") && text.contains("Description"), "{}", output_text(&asio));
-    let out = run_with_timeout(prefix.wine().args(["regsvr32", "/u", "asiobridge.dll"]), Duration::from_secs(60));
+    let mut unregister = std::process::Command::new(asio_bridge_tests::stage().join("bin/asio-bridge-register"));
+    unregister.arg("--unregister").env("WINEPREFIX", &prefix.path).env_remove("WINEDLLPATH");
+    let out = run_with_timeout(&mut unregister, Duration::from_secs(60));
     assert!(out.status.success(), "{}", output_text(&out));
     let asio = prefix.reg_query(r"HKLM\Software\ASIO");
     assert!(!String::from_utf8_lossy(&asio.stdout).contains("PipeWire ASIO Bridge"), "{}", output_text(&asio));
