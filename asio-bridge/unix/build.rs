@@ -14,6 +14,7 @@ fn main() {
         .raw_line("pub use asio_bridge_abi::asio_bridge_shm;")
         .allowlist_recursively(false)
         .prepend_enum_name(false)
+        .derive_default(true)
         .use_core()
         .generate()
         .expect("bindgen failed on asio-bridge/unixlib.h")

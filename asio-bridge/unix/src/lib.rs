@@ -15,7 +15,7 @@ use std::{
 };
 
 #[allow(non_camel_case_types, non_upper_case_globals, dead_code)]
-mod sys {
+pub mod sys {
     include!(concat!(env!("OUT_DIR"), "/unixlib.rs"));
 }
 use sys::*;

@@ -1,0 +1,64 @@
+//! The driver's callback loop allocates nothing: the unix half's `wait`
+//! entry point (the one the PE half calls each cycle) and the completion
+//! store run under an allocator that fails any allocation while armed,
+//! against a real daemon's bridge.
+
+use asio_bridge_tests::{fragment, Daemon};
+use asiobridge::{__wine_unix_call_funcs, sys::*};
+use std::{
+    alloc::{GlobalAlloc, Layout, System},
+    cell::Cell,
+    ffi::c_void,
+    sync::atomic::{AtomicU32, Ordering},
+};
+
+struct RtGuard;
+thread_local!(static ARMED: Cell<bool> = const { Cell::new(false) });
+// SAFETY: forwards to the system allocator; only adds the check.
+unsafe impl GlobalAlloc for RtGuard {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        if ARMED.with(|a| a.replace(false)) {
+            panic!("allocation of {} bytes in the callback loop", l.size());
+        }
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        if ARMED.with(|a| a.replace(false)) {
+            panic!("deallocation in the callback loop");
+        }
+        unsafe { System.dealloc(p, l) }
+    }
+}
+#[global_allocator]
+static GUARD: RtGuard = RtGuard;
+
+fn call<T>(code: u32, params: &mut T) -> u32 {
+    // SAFETY: the entry for `code` takes a pointer to its params struct.
+    unsafe { __wine_unix_call_funcs[code as usize]((params as *mut T).cast::<c_void>()) }
+}
+
+#[test]
+fn the_wait_and_complete_loop_allocates_nothing() {
+    let daemon = Daemon::start("callback-rt", &[("50-asio-bridge.conf", &fragment("50-asio-bridge.conf"))]);
+    daemon.node("asio-bridge");
+    // SAFETY: the same process reads the daemon's runtime dir from here on.
+    unsafe { std::env::set_var("XDG_RUNTIME_DIR", &daemon.runtime) };
+    let mut attach = asio_bridge_attach_params { node: c"asio-bridge".as_ptr(), client: c"rt-test".as_ptr(), session: 0, shm: std::ptr::null_mut(), error: [0; 124] };
+    assert_eq!(call(ASIO_BRIDGE_UNIX_ATTACH, &mut attach), 0, "{}", asio_bridge_abi::c_str(&attach.error));
+    // SAFETY: the mapping stays valid until detach; done_seq is a shared word.
+    let done = unsafe { &*(std::ptr::addr_of_mut!((*attach.shm).client.done_seq) as *const AtomicU32) };
+    let mut wait = asio_bridge_wait_params { session: attach.session, timeout_ms: 1000, ..Default::default() };
+    let mut cycles = 0;
+    ARMED.with(|a| a.set(true));
+    for _ in 0..200 {
+        if call(ASIO_BRIDGE_UNIX_WAIT, &mut wait) == 0 && wait.result == ASIO_BRIDGE_WAIT_CYCLE {
+            done.store(wait.seq, Ordering::Release);
+            cycles += 1;
+        }
+    }
+    let armed = ARMED.with(|a| a.replace(false));
+    assert!(armed, "something allocated in the loop and disarmed the guard");
+    assert!(cycles > 150, "only {cycles} cycles");
+    let mut detach = asio_bridge_detach_params { session: attach.session };
+    assert_eq!(call(ASIO_BRIDGE_UNIX_DETACH, &mut detach), 0);
+}
