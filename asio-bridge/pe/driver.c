@@ -95,7 +95,8 @@ struct driver {
 	/* start .. stop; the callback thread owns the fields below while running */
 	HANDLE thread;
 	volatile LONG stopping;
-	uint64_t sample_position;    /* of the buffer being processed */
+	uint64_t sample_position;    /* of the buffer being processed: exactly
+	                              * buffer_size more each callback */
 	uint64_t system_time;        /* ns, of the buffer being processed */
 	uint32_t late_seen;
 	BOOL reset_sent;
@@ -146,7 +147,7 @@ static void read_settings(char *node, DWORD node_size, int *priority)
 {
 	HKEY key;
 	DWORD size = node_size, value, value_size = sizeof(value), type;
-	char env[32];
+	char env[ASIO_BRIDGE_NAME_LEN];
 
 	lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
 	*priority = DEFAULT_RT_PRIORITY;
@@ -158,9 +159,11 @@ static void read_settings(char *node, DWORD node_size, int *priority)
 			*priority = (int)value;
 		RegCloseKey(key);
 	}
-	if (GetEnvironmentVariableA("ASIO_BRIDGE_NODE", node, node_size) == 0)
-		node[0] ? (void)0 : lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
-	if (GetEnvironmentVariableA("ASIO_BRIDGE_RT_PRIORITY", env, sizeof(env)) > 0)
+	size = GetEnvironmentVariableA("ASIO_BRIDGE_NODE", env, sizeof(env));
+	if (size > 0 && size < sizeof(env))
+		lstrcpynA(node, env, node_size);
+	size = GetEnvironmentVariableA("ASIO_BRIDGE_RT_PRIORITY", env, sizeof(env));
+	if (size > 0 && size < sizeof(env))
 		*priority = atoi(env);
 }
 
@@ -196,6 +199,17 @@ static DWORD WINAPI callback_thread(void *arg)
 
 	if (rt.priority > 0)
 		unix_call(ASIO_BRIDGE_UNIX_SET_REALTIME, &rt);
+	/* A cycle published before start is not the host's to process: it
+	 * would have less than a quantum left. Complete it with silence, so
+	 * the host starts on a fresh cycle and the node counts no late one. */
+	w.timeout_ms = 0;
+	if (!unix_call(ASIO_BRIDGE_UNIX_WAIT, &w) && w.result == ASIO_BRIDGE_WAIT_CYCLE) {
+		uint32_t ch;
+		for (ch = 0; ch < channels(d, FALSE); ch++)
+			memset(buffer(d, w.half, FALSE, ch), 0, w.frames * sizeof(float));
+		__atomic_store_n(&d->shm->client.done_seq, w.seq, __ATOMIC_RELEASE);
+	}
+	w.timeout_ms = WAIT_MS;
 
 	while (!d->stopping) {
 		if (unix_call(ASIO_BRIDGE_UNIX_WAIT, &w) || w.result == ASIO_BRIDGE_WAIT_DETACHED) {
@@ -211,13 +225,13 @@ static DWORD WINAPI callback_thread(void *arg)
 			request_reset(d);
 			continue;
 		}
-		if (w.late_cycles != d->late_seen) {
+		if (d->system_time == 0) {
+			d->late_seen = w.late_cycles;
+		} else if (w.late_cycles != d->late_seen) {
 			d->late_seen = w.late_cycles;
 			if (host_supports(d, kAsioOverload))
 				host_message(d, kAsioOverload, 0);
 		}
-		if (d->system_time != 0)
-			d->sample_position += (uint64_t)w.missed * d->buffer_size;
 		d->system_time = w.nsec;
 		if (d->time_info) {
 			AsioTimeInfo *t = &d->time.timeInfo;
@@ -356,7 +370,6 @@ static ASIOError drv_start(IASIO *iface)
 	d->stopping = FALSE;
 	d->sample_position = 0;
 	d->system_time = 0;
-	d->late_seen = current_cycle(d).late_cycles;
 	d->reset_sent = FALSE;
 	d->thread = CreateThread(NULL, 0, callback_thread, d, 0, NULL);
 	return d->thread ? ASE_OK : ASE_HWMalfunction;

@@ -25,6 +25,10 @@ pub struct CounterCheck {
     /// Delay in samples (receive index - send index), once locked.
     pub delay: Option<u64>,
     pub matched: u64,
+    /// Silent samples after lock: a cycle the sender missed (the node plays
+    /// silence for it), never wrong audio.
+    pub dropouts: u64,
+    /// Samples with any other value: corruption.
     pub mismatches: u64,
 }
 
@@ -39,6 +43,7 @@ impl CounterCheck {
                     self.delay = Some((at % PERIOD + PERIOD - k) % PERIOD);
                     self.matched += 1;
                 }
+                (Some(_), _) if v == 0.0 => self.dropouts += 1,
                 (Some(d), _) => {
                     if v.to_bits() == counter((at % PERIOD + PERIOD - d % PERIOD) % PERIOD).to_bits() {
                         self.matched += 1;
@@ -68,7 +73,8 @@ mod tests {
         assert_eq!((check.delay, check.mismatches, check.matched), (Some(256), 0, 500));
         let mut bad = sent[500..].to_vec();
         bad[7] = 0.5;
+        bad[8] = 0.0;
         check.feed(756, &bad);
-        assert_eq!(check.mismatches, 1);
+        assert_eq!((check.mismatches, check.dropouts), (1, 1));
     }
 }

@@ -101,7 +101,8 @@ impl Attachment {
     }
 
     /// Publishes the cycle whose input was just written and wakes the client.
-    pub fn publish(&mut self, clock: Clock, complete: bool) {
+    /// `upstream`/`downstream`: frames PipeWire reports beyond the ports.
+    pub fn publish(&mut self, clock: Clock, complete: bool, upstream: u32, downstream: u32) {
         if self.seq != 0 && !complete {
             self.late_cycles = self.late_cycles.wrapping_add(1);
         }
@@ -117,8 +118,8 @@ impl Attachment {
             publish_nsec: monotonic_nsec(),
             late_cycles: self.late_cycles,
             output_delay: frames,
-            upstream_latency: 0,
-            downstream_latency: 0,
+            upstream_latency: upstream,
+            downstream_latency: downstream,
             padding: 0,
         };
         let cycle = self.cycle_ptr();

@@ -9,6 +9,7 @@ mod config;
 pub mod cycle;
 #[cfg(any(test, feature = "fixture"))]
 pub mod fixture;
+mod latency;
 mod node;
 mod params;
 pub mod ports;

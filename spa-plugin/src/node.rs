@@ -4,6 +4,7 @@
 use crate::{
     config::Config,
     cycle::{Attachment, Clock},
+    latency::{self, Latency},
     params,
     ports::{Buffer, PortInfo, PortRt, MAX_BUFFERS},
     socket::{self, Peer},
@@ -34,6 +35,9 @@ pub struct Rt {
     inputs: Vec<PortRt>,
     outputs: Vec<PortRt>,
     attachment: Option<Attachment>,
+    /// Capture latency before the in_* ports, playback latency after out_*.
+    upstream: Latency,
+    downstream: Latency,
 }
 
 impl Rt {
@@ -44,6 +48,8 @@ impl Rt {
             inputs: (0..inputs).map(|_| PortRt::default()).collect(),
             outputs: (0..outputs).map(|_| PortRt::default()).collect(),
             attachment: None,
+            upstream: latency::zero(spa::SPA_DIRECTION_OUTPUT),
+            downstream: latency::zero(spa::SPA_DIRECTION_INPUT),
         }
     }
 
@@ -95,7 +101,9 @@ impl Rt {
             }
         }
         if let Some(a) = attachment {
-            a.publish(clock, complete);
+            let up = latency::frames(&self.upstream, clock.frames, clock.rate);
+            let down = latency::frames(&self.downstream, clock.frames, clock.rate);
+            a.publish(clock, complete, up, down);
         }
         status
     }
@@ -376,7 +384,8 @@ impl Node {
                     (spa::SPA_PARAM_Buffers, 0) if port.has_format => {
                         params::asio_bridge_param_buffers(b, size, MAX_BUFFERS, limit * 4, limit * 4, filter, &mut pod)
                     }
-                    (spa::SPA_PARAM_EnumFormat | spa::SPA_PARAM_Format | spa::SPA_PARAM_Buffers, _) => break,
+                    (spa::SPA_PARAM_Latency, 0 | 1) => params::asio_bridge_param_latency(b, size, &port.latency[i as usize], &mut pod),
+                    (spa::SPA_PARAM_EnumFormat | spa::SPA_PARAM_Format | spa::SPA_PARAM_Buffers | spa::SPA_PARAM_Latency, _) => break,
                     _ => return -libc::ENOENT,
                 }
             };
@@ -415,9 +424,37 @@ impl Node {
                 self.emit_port_info(index, false, None);
                 0
             }
-            spa::SPA_PARAM_Latency => 0,
+            spa::SPA_PARAM_Latency => {
+                // NULL clears what lies beyond the port.
+                let mut info = latency::zero(direction ^ 1);
+                // SAFETY: `param` is the caller's pod; the parser only reads it.
+                if !param.is_null() && unsafe { params::asio_bridge_parse_latency(param, &mut info) } < 0 {
+                    return -libc::EINVAL;
+                }
+                // PipeWire tells a port what lies beyond it: capture latency
+                // (OUTPUT) on inputs, playback latency (INPUT) on outputs.
+                // The other direction is the port's own and stays zero.
+                if info.direction == direction {
+                    return -libc::EINVAL;
+                }
+                self.ports[index].latency[info.direction as usize & 1] = info;
+                self.update_latency();
+                0
+            }
             _ => -libc::ENOENT,
         }
+    }
+
+    /// Hands process() the widest latency beyond each side of the node.
+    fn update_latency(&self) {
+        let inputs = self.config.inputs as usize;
+        let (ins, outs) = self.ports.split_at(inputs);
+        let up = latency::widest(spa::SPA_DIRECTION_OUTPUT, ins.iter().map(|p| p.latency[spa::SPA_DIRECTION_OUTPUT as usize]));
+        let down = latency::widest(spa::SPA_DIRECTION_INPUT, outs.iter().map(|p| p.latency[spa::SPA_DIRECTION_INPUT as usize]));
+        self.data_loop.run(self.rt(), |rt| {
+            rt.upstream = up;
+            rt.downstream = down;
+        });
     }
 
     // ---- clients -------------------------------------------------------

@@ -57,18 +57,11 @@ int asio_bridge_param_buffers(void *buf, uint32_t size, uint32_t max_buffers,
 	return finish(buf, size, param, filter, result);
 }
 
-int asio_bridge_param_latency(void *buf, uint32_t size, uint32_t direction,
-		float min_quantum, float max_quantum, uint32_t min_rate, uint32_t max_rate,
-		uint64_t min_ns, uint64_t max_ns, struct spa_pod **result)
+int asio_bridge_param_latency(void *buf, uint32_t size, const struct spa_latency_info *info,
+		struct spa_pod **result)
 {
 	struct spa_pod_builder b = SPA_POD_BUILDER_INIT(buf, size);
-	struct spa_latency_info info = {
-		.direction = direction,
-		.min_quantum = min_quantum, .max_quantum = max_quantum,
-		.min_rate = min_rate, .max_rate = max_rate,
-		.min_ns = min_ns, .max_ns = max_ns,
-	};
-	*result = spa_latency_build(&b, SPA_PARAM_Latency, &info);
+	*result = spa_latency_build(&b, SPA_PARAM_Latency, info);
 	return *result == NULL ? -ENOSPC : 1;
 }
 
@@ -87,21 +80,8 @@ int asio_bridge_parse_dsp_format(const struct spa_pod *param)
 	return info.format == SPA_AUDIO_FORMAT_DSP_F32 ? 0 : -ENOTSUP;
 }
 
-/* Reads a Latency param: direction and the three ranges. */
-int asio_bridge_parse_latency(const struct spa_pod *param, uint32_t *direction,
-		float *min_quantum, float *max_quantum, uint32_t *min_rate, uint32_t *max_rate,
-		uint64_t *min_ns, uint64_t *max_ns)
+/* Reads a Latency param. */
+int asio_bridge_parse_latency(const struct spa_pod *param, struct spa_latency_info *info)
 {
-	struct spa_latency_info info;
-	int res = spa_latency_parse(param, &info);
-	if (res < 0)
-		return res;
-	*direction = info.direction;
-	*min_quantum = info.min_quantum;
-	*max_quantum = info.max_quantum;
-	*min_rate = info.min_rate;
-	*max_rate = info.max_rate;
-	*min_ns = info.min_ns;
-	*max_ns = info.max_ns;
-	return 0;
+	return spa_latency_parse(param, info);
 }

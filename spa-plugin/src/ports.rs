@@ -1,6 +1,7 @@
 //! Port state: what the main thread announces about each port, and the
 //! buffers and io area process() uses.
 
+use crate::latency::{zero, Latency};
 use libspa_sys as spa;
 use std::ffi::CString;
 
@@ -145,8 +146,10 @@ pub struct PortInfo {
     /// Owned strings behind `items`.
     _strings: Vec<CString>,
     items: Vec<spa::spa_dict_item>,
-    pub params: [spa::spa_param_info; 3],
+    params: [spa::spa_param_info; 4],
     pub has_format: bool,
+    /// Indexed by direction: what this port reports, and what PipeWire set.
+    pub latency: [Latency; 2],
 }
 
 const FORMAT_DSP: &std::ffi::CStr = c"32 bit float mono audio";
@@ -162,7 +165,8 @@ impl PortInfo {
             item(b"port.alias\0", &strings[2]),
             spa::spa_dict_item { key: c"format.dsp".as_ptr(), value: FORMAT_DSP.as_ptr() },
         ];
-        let mut info = Self { _strings: strings, items, params: [param(0, 0); 3], has_format: false };
+        let latency = [zero(spa::SPA_DIRECTION_INPUT), zero(spa::SPA_DIRECTION_OUTPUT)];
+        let mut info = Self { _strings: strings, items, params: [param(0, 0); 4], has_format: false, latency };
         info.set_format(false);
         info
     }
@@ -174,6 +178,7 @@ impl PortInfo {
             param(spa::SPA_PARAM_EnumFormat, spa::SPA_PARAM_INFO_READ),
             param(spa::SPA_PARAM_Format, if has { rw } else { spa::SPA_PARAM_INFO_WRITE }),
             param(spa::SPA_PARAM_Buffers, if has { spa::SPA_PARAM_INFO_READ } else { 0 }),
+            param(spa::SPA_PARAM_Latency, rw),
         ];
     }
 
@@ -190,7 +195,9 @@ impl PortInfo {
             rate: spa::spa_fraction { num: 0, denom: 1 },
             props: dict,
             params: self.params.as_mut_ptr(),
-            n_params: self.params.len() as u32,
+            // Latency is announced only once a format is set: listed from
+            // the start, it makes 0.3.65 register the node too early.
+            n_params: if self.has_format { 4 } else { 3 },
         }
     }
 }

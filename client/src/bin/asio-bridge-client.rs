@@ -222,6 +222,7 @@ fn main() {
         let c = stats.check;
         println!("counter_delay={}", c.delay.map_or(-1, |d| d as i64));
         println!("counter_matched={}", c.matched);
+        println!("counter_dropouts={}", c.dropouts);
         println!("counter_mismatches={}", c.mismatches);
         failed |= c.delay.is_none() || c.mismatches > 0;
     }

@@ -50,7 +50,7 @@ fn main() {
     println!("  measured loopback   {measured} samples ({:.2} ms) = reported + {} (the loop inside the graph)", ms(measured), measured - input - output);
     println!("  audio               {} samples bit-exact, {} mismatches", run.str("loopback_locked_samples"), run.str("loopback_mismatches"));
     println!("  callbacks           {} in {SECONDS} s (~{} expected)", run.str("callbacks"), run.str("expected_callbacks"));
-    println!("  late cycles         {} (cycles the host missed; each one is a cycle of silence)", run.str("overloads"));
+    println!("  late cycles         {} (cycles the host missed; each one is a cycle of silence)", run.str("xruns"));
     println!("  callback interval   p50 {} us, p99 {} us, max {} us", run.str("interval_p50_us"), run.str("interval_p99_us"), run.str("interval_max_us"));
     let ok = out.status.success() && measured == expected;
     println!();
