@@ -70,6 +70,29 @@ fn stage(stage: &Stage, cargo: &str) {
     println!("staged into {}", stage.prefix.display());
 }
 
+/// Runs cargo test, passing its output through, and closes with the totals
+/// of all its test binaries on one line.
+fn test(cmd: &mut Command) {
+    use std::io::{BufRead, BufReader};
+    let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap_or_else(|e| fail(&format!("{cmd:?}: {e}")));
+    let (mut passed, mut failed) = (0u64, 0u64);
+    for line in BufReader::new(child.stdout.take().unwrap()).lines().map_while(Result::ok) {
+        println!("{line}");
+        if let Some(rest) = line.strip_prefix("test result: ") {
+            let count = |what: &str| {
+                rest.split(';').find_map(|part| part.trim().strip_suffix(what)?.trim().rsplit(' ').next()?.parse::<u64>().ok()).unwrap_or(0)
+            };
+            passed += count("passed");
+            failed += count("failed");
+        }
+    }
+    let status = child.wait().unwrap();
+    println!("tests: {passed} passed, {failed} failed");
+    if !status.success() || failed > 0 {
+        fail(&format!("cargo test failed: {status}"));
+    }
+}
+
 /// One line saying what the numbers were measured on.
 fn machine() {
     let cpu = fs::read_to_string("/proc/cpuinfo")
@@ -96,7 +119,7 @@ fn main() {
             // End-to-end tests run one at a time: each starts its own
             // daemon, and timing checks need the machine to themselves.
             stage(&default, &cargo);
-            run(Command::new(&cargo).current_dir(&root).args(["test", "--workspace", "--"]).arg("--test-threads=1").args(&args[1..]));
+            test(Command::new(&cargo).current_dir(&root).args(["test", "--workspace", "--"]).arg("--test-threads=1").args(&args[1..]));
         }
         Some("demo") => {
             stage(&default, &cargo);
