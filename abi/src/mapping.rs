@@ -11,10 +11,12 @@ pub struct Mapping {
 // processes write goes through atomics, and audio buffers are handed out per
 // half following the cycle protocol.
 unsafe impl Send for Mapping {}
+// SAFETY: as for Send: shared access is atomics or per-half by protocol.
 unsafe impl Sync for Mapping {}
 
 impl Mapping {
     pub fn new(fd: &OwnedFd, len: usize) -> io::Result<Self> {
+        // SAFETY: libc::stat is plain data; all-zero is a valid value.
         let mut st: libc::stat = unsafe { std::mem::zeroed() };
         // SAFETY: fstat on an fd we own into a valid out-pointer.
         if unsafe { libc::fstat(fd.as_raw_fd(), &mut st) } < 0 {

@@ -136,15 +136,15 @@ impl Session {
                     "welcome without shared memory",
                 )))?;
                 let map = Mapping::new(&fd, w.shm_size as usize)?;
-                // SAFETY: the mapping is at least `shm_size` bytes, checked to
-                // hold the header by `Layout::from_info` right after this
-                // read; the node wrote the info before sending the fd.
                 if map.len() < size_of::<asio_bridge_shm>() {
                     return Err(AttachError::Layout(LayoutError::Truncated {
                         mapped: map.len(),
                         needed: size_of::<asio_bridge_shm>(),
                     }));
                 }
+                // SAFETY: the mapping holds at least a whole header (checked
+                // above) and is page aligned; the node wrote the info before
+                // sending the fd, and `from_info` validates it.
                 let info = unsafe { &(*map.as_ptr().cast::<asio_bridge_shm>()).info };
                 let layout = Layout::from_info(info, map.len()).map_err(AttachError::Layout)?;
                 socket.set_read_timeout(None)?;

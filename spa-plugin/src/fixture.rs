@@ -30,6 +30,7 @@ impl PortMem {
         data.data = samples.as_mut_ptr().cast();
         data.maxsize = frames * 4;
         data.chunk = &mut *chunk;
+        // SAFETY: as above.
         let mut buffer: Box<spa::spa_buffer> = Box::new(unsafe { std::mem::zeroed() });
         buffer.n_datas = 1;
         buffer.datas = &mut *data;
@@ -150,6 +151,7 @@ mod tests {
                 ARMED.with(|a| a.set(false));
                 panic!("allocation of {} bytes on the real-time path", l.size());
             }
+            // SAFETY: the caller's layout, passed on unchanged.
             unsafe { System.alloc(l) }
         }
         unsafe fn dealloc(&self, p: *mut u8, l: AllocLayout) {
@@ -157,6 +159,7 @@ mod tests {
                 ARMED.with(|a| a.set(false));
                 panic!("deallocation on the real-time path");
             }
+            // SAFETY: a block System allocated with this layout.
             unsafe { System.dealloc(p, l) }
         }
     }

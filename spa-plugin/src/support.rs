@@ -119,6 +119,8 @@ impl DataLoop {
             // blocks; `target` is only touched on the data loop.
             let call = unsafe { &mut *user_data.cast::<(Option<F>, *mut T)>() };
             if let Some(f) = call.0.take() {
+                // SAFETY: the target outlives the blocking invoke, and the
+                // data loop is its only user.
                 f(unsafe { &mut *call.1 });
             }
             0

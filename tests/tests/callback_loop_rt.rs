@@ -20,12 +20,14 @@ unsafe impl GlobalAlloc for RtGuard {
         if ARMED.with(|a| a.replace(false)) {
             panic!("allocation of {} bytes in the callback loop", l.size());
         }
+        // SAFETY: the caller's layout, passed on unchanged.
         unsafe { System.alloc(l) }
     }
     unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
         if ARMED.with(|a| a.replace(false)) {
             panic!("deallocation in the callback loop");
         }
+        // SAFETY: a block System allocated with this layout.
         unsafe { System.dealloc(p, l) }
     }
 }
