@@ -536,7 +536,7 @@ impl Node {
             let pid = h.conn.peer.pid;
             return self.refuse(conn, ASIO_BRIDGE_REFUSE_BUSY, pid, &msg);
         }
-        match self.attach(&conn, &name) {
+        match self.attach(&conn) {
             Ok(()) => {
                 let exe = conn.peer.exe();
                 self.log.info(&format!("ASIO client {name} (pid {}, {exe}) attached to '{}'", conn.peer.pid, self.config.node_name));
@@ -551,7 +551,7 @@ impl Node {
 
     /// Maps fresh shared memory for a client, hands it over, and installs it
     /// for process().
-    fn attach(&mut self, conn: &Connection, _name: &str) -> std::io::Result<()> {
+    fn attach(&mut self, conn: &Connection) -> std::io::Result<()> {
         let c = &self.config;
         let layout = Layout::new(c.inputs, c.outputs, c.quantum_limit)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
