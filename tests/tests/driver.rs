@@ -166,3 +166,17 @@ fn the_bridge_node_is_chosen_by_environment_or_registry() {
     assert_eq!(inputs(None), "8");
     assert_eq!(inputs(Some("asio-bridge")), "2", "the environment overrides the registry");
 }
+
+#[test]
+fn a_host_without_time_info_gets_buffer_switch_with_exact_positions() {
+    let daemon = bridge();
+    daemon.node("asio-bridge");
+    daemon.force_quantum(256);
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let (r, out) = prefix.host(&["run", "--no-timeinfo", "--seconds", "2"], Duration::from_secs(90));
+    let ctx = output_text(&out);
+    assert!(out.status.success(), "{ctx}");
+    assert_eq!(r.num("used_time_info"), 0.0, "{ctx}");
+    assert_eq!((r.num("position_errors"), r.num("index_errors")), (0.0, 0.0), "{ctx}");
+    assert!(r.num("callbacks") >= r.num("expected_callbacks") - 2.0, "{ctx}");
+}
