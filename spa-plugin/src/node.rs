@@ -202,6 +202,9 @@ impl Node {
     ///
     /// # Safety
     /// Only on the data loop (or inside `DataLoop::run`).
+    // The UnsafeCell is the point: the data loop, its only user, gets a
+    // mutable view while the main thread holds `&Node`.
+    #[allow(clippy::mut_from_ref)]
     pub unsafe fn rt_mut(&self) -> &mut Rt {
         // SAFETY: per the contract, the data loop is the only user.
         unsafe { &mut *self.rt.get() }

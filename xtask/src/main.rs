@@ -2,6 +2,7 @@
 //! out as an install prefix under `target/stage/`, the tree the tests, the
 //! demo and `meson/` install from.
 
+mod bench;
 mod wine;
 
 use std::{
@@ -25,9 +26,12 @@ Commands:
   demo                  stage, then run the whole user journey: a private
                         PipeWire with the bridge, a Wine prefix with the driver
                         registered, an ASIO host playing and recording through it
-  bench                 stage, then print the node's process() cost per cycle
+  bench                 stage, then print two tables: the node's process()
+                        cost per cycle (2/8/32 channels, quantum 64/256/1024)
                         next to a memcpy of the same bytes, and the wake-up
-                        latency node -> client next to a futex ping-pong";
+                        latency node -> client callback in a real daemon
+                        (same CPU, different CPUs) next to a futex ping-pong
+                        between two processes; about half a minute";
 
 pub struct Stage {
     pub root: PathBuf,
@@ -93,17 +97,6 @@ fn test(cmd: &mut Command) {
     }
 }
 
-/// One line saying what the numbers were measured on.
-fn machine() {
-    let cpu = fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
-        .unwrap_or_default();
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let pipewire = Command::new("pipewire").arg("--version").output().ok().map(|o| String::from_utf8_lossy(&o.stdout).lines().nth(1).unwrap_or("").to_owned()).unwrap_or_default();
-    println!("machine: {cores} CPUs, {cpu}; {pipewire}");
-}
-
 fn main() {
     let args: Vec<String> = env::args().skip(1).collect();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
@@ -125,12 +118,7 @@ fn main() {
             stage(&default, &cargo);
             run(Command::new(&cargo).current_dir(&root).args(["run", "--quiet", "--release", "-p", "asio-bridge-tests", "--bin", "demo"]));
         }
-        Some("bench") => {
-            stage(&default, &cargo);
-            machine();
-            run(Command::new(&cargo).current_dir(&root).args(["bench", "-q", "-p", "spa-asio-bridge", "--features", "fixture", "--bench", "process"]));
-            run(Command::new(&cargo).current_dir(&root).args(["run", "-q", "--release", "-p", "asio-bridge-tests", "--bin", "bench-wake"]));
-        }
+        Some("bench") => bench::bench(&default, &cargo, &args[1..]),
         Some("-h" | "--help") => println!("{USAGE}"),
         _ => {
             eprintln!("{USAGE}");

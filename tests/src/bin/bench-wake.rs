@@ -1,10 +1,18 @@
 //! Wake-up latency from the node publishing a cycle to the client's
 //! callback starting, next to the floor: a plain two-process futex
 //! ping-pong over one shared page, in the same CPU placement.
+//!
+//! The bridge figures are the reference client's own (`wake_*_us`: its
+//! callback's start minus the cycle record's `publish_nsec`, stamped just
+//! before the node's futex wake), against a real private daemon whose every
+//! thread is pinned with taskset. The floor is stamped and measured the
+//! same way: stamp, store, FUTEX_WAKE; the other process reads the clock
+//! when its FUTEX_WAIT returns.
 
 use asio_bridge_abi::{futex, monotonic_nsec};
-use asio_bridge_tests::{fragment, report, run_with_timeout, Daemon, Report};
+use asio_bridge_tests::{fragment, output_text, report, run_with_timeout, Daemon, Report};
 use std::{
+    fs,
     process::Command,
     sync::atomic::{AtomicU32, AtomicU64, Ordering},
     time::Duration,
@@ -13,36 +21,84 @@ use std::{
 const ROUNDS: usize = 100_000;
 const SECONDS: &str = "5";
 const QUANTUM: u32 = 256;
+const PRIO: i32 = 70;
+const DAEMON_CPU: usize = 0;
 
-fn pin(cpu: usize) {
-    // SAFETY: cpu_set_t is plain data; CPU_SET stays inside it.
+type Figures = (f64, f64, f64);
+
+/// Pins the calling process to `cpu` and makes it SCHED_FIFO `PRIO`;
+/// whether SCHED_FIFO was permitted.
+fn pin_rt(cpu: usize) -> bool {
+    // SAFETY: cpu_set_t is plain data; CPU_SET stays inside it. Both calls
+    // only read what they are given.
     unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();
         libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set);
-        let param = libc::sched_param { sched_priority: 70 };
-        libc::sched_setscheduler(0, libc::SCHED_FIFO, &param);
+        assert_eq!(libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set), 0, "cannot pin to CPU {cpu}");
+        let param = libc::sched_param { sched_priority: PRIO };
+        libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0
     }
 }
 
-/// One-way futex wake latency between two processes: p50, p99, max in µs.
-fn futex_floor(parent_cpu: usize, child_cpu: usize) -> (f64, f64, f64) {
-    let len = 16 + ROUNDS * 8;
-    // SAFETY: a fresh shared anonymous mapping, inherited by the child; the
-    // words are accessed atomically by both processes.
+/// The calling process's scheduling, to put back after the floor: the
+/// daemon and the client started later must not inherit it.
+struct Saved(libc::cpu_set_t, libc::c_int, libc::sched_param);
+
+impl Saved {
+    fn take() -> Self {
+        // SAFETY: plain data filled in by the kernel.
+        unsafe {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::sched_getaffinity(0, std::mem::size_of_val(&set), &mut set);
+            let mut param: libc::sched_param = std::mem::zeroed();
+            libc::sched_getparam(0, &mut param);
+            Self(set, libc::sched_getscheduler(0), param)
+        }
+    }
+    fn restore(&self) {
+        // SAFETY: values read back from the kernel in `take`.
+        unsafe {
+            libc::sched_setscheduler(0, self.1, &self.2);
+            libc::sched_setaffinity(0, std::mem::size_of_val(&self.0), &self.0);
+        }
+    }
+}
+
+fn figures(mut ns: Vec<u64>) -> Figures {
+    ns.sort_unstable();
+    let us = |i: usize| ns[i] as f64 / 1000.0;
+    (us(ns.len() / 2), us(ns.len() * 99 / 100), us(ns.len() - 1))
+}
+
+/// One-way futex wake latency between two processes, the waker on
+/// `waker_cpu`, the woken on `woken_cpu`; and whether both got SCHED_FIFO.
+fn futex_floor(waker_cpu: usize, woken_cpu: usize) -> (Figures, bool) {
+    let len = 64 + ROUNDS * 8;
+    // SAFETY: a fresh shared anonymous mapping, inherited by the child.
     let base = unsafe {
         libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED | libc::MAP_ANONYMOUS, -1, 0)
-    } as *mut u8;
-    assert!(base as isize != -1, "mmap failed");
-    // SAFETY: aligned words inside the mapping, which outlives both users.
-    let (seq, stamp, lat) = unsafe {
-        (&*(base as *const AtomicU32), &*(base.add(8) as *const AtomicU64), std::slice::from_raw_parts(base.add(16) as *const AtomicU64, ROUNDS))
     };
-    // SAFETY: the process is single-threaded here (the daemon is not started
-    // yet); the child only touches the mapping and exits.
+    assert!(base != libc::MAP_FAILED, "mmap failed");
+    let base = base.cast::<u8>();
+    // SAFETY: aligned words inside the mapping, which outlives both users
+    // (unmapped below, after the child exited); both processes access them
+    // atomically only. Word 0: round sequence; 8: stamp; 16: child's FIFO;
+    // 64..: one latency per round.
+    let (seq, stamp, child_rt, lat) = unsafe {
+        (
+            &*base.cast::<AtomicU32>(),
+            &*base.add(8).cast::<AtomicU64>(),
+            &*base.add(16).cast::<AtomicU32>(),
+            std::slice::from_raw_parts(base.add(64).cast::<AtomicU64>(), ROUNDS),
+        )
+    };
+    let saved = Saved::take();
+    // SAFETY: the process is single-threaded here (no daemon, no client
+    // yet); the child only touches the mapping and leaves with _exit.
     let pid = unsafe { libc::fork() };
+    assert!(pid >= 0, "fork failed");
     if pid == 0 {
-        pin(child_cpu);
+        child_rt.store(pin_rt(woken_cpu) as u32, Ordering::Relaxed);
         for (i, slot) in lat.iter().enumerate() {
             let want = 2 * i as u32 + 1;
             while seq.load(Ordering::Acquire) != want {
@@ -55,7 +111,7 @@ fn futex_floor(parent_cpu: usize, child_cpu: usize) -> (f64, f64, f64) {
         // SAFETY: leave the child without running the parent's destructors.
         unsafe { libc::_exit(0) };
     }
-    pin(parent_cpu);
+    let parent_rt = pin_rt(waker_cpu);
     for i in 0..ROUNDS {
         let next = 2 * i as u32 + 1;
         stamp.store(monotonic_nsec(), Ordering::Relaxed);
@@ -65,35 +121,94 @@ fn futex_floor(parent_cpu: usize, child_cpu: usize) -> (f64, f64, f64) {
             futex::wait(seq, next, Duration::from_secs(1));
         }
     }
+    let mut status = 0;
     // SAFETY: reaping our own child.
-    unsafe { libc::waitpid(pid, std::ptr::null_mut(), 0) };
-    let mut ns: Vec<u64> = lat.iter().map(|l| l.load(Ordering::Relaxed)).collect();
-    ns.sort_unstable();
-    let us = |i: usize| ns[i] as f64 / 1000.0;
-    (us(ns.len() / 2), us(ns.len() * 99 / 100), us(ns.len() - 1))
+    unsafe { libc::waitpid(pid, &mut status, 0) };
+    assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "ping-pong child failed: {status:#x}");
+    saved.restore();
+    let ns = lat.iter().map(|l| l.load(Ordering::Relaxed)).collect();
+    let both_rt = parent_rt && child_rt.load(Ordering::Relaxed) == 1;
+    // SAFETY: the mapping made above; the child is gone and nothing refers to it after this.
+    unsafe { libc::munmap(base.cast(), len) };
+    (figures(ns), both_rt)
 }
 
-fn bridge_wake(daemon: &Daemon, cpu: usize) -> (f64, f64, f64) {
+/// The reference client's wake-up figures with its callback thread on `cpu`
+/// at SCHED_FIFO `PRIO`; and a note on what it saw besides.
+fn bridge_wake(daemon: &Daemon, cpu: usize) -> (Figures, String) {
     let out = run_with_timeout(
-        daemon.client().args(["--seconds", SECONDS, "--rt", "70", "--cpu", &cpu.to_string()]),
+        daemon.client().args(["--seconds", SECONDS, "--rt", &PRIO.to_string(), "--cpu", &cpu.to_string()]),
         Duration::from_secs(30),
     );
+    assert!(out.status.success(), "the reference client failed: {}", output_text(&out));
     let r = report(&out.stdout);
-    (r.num("wake_p50_us"), r.num("wake_p99_us"), r.num("wake_max_us"))
+    assert_eq!(r.str("pinned"), "1", "the client could not pin its callback thread to CPU {cpu}");
+    assert_eq!(r.num("frames"), QUANTUM as f64, "the graph did not run at quantum {QUANTUM}");
+    let note = format!(
+        "{} cycles, {} late, callback {}",
+        r.str("cycles"),
+        r.str("late_cycles"),
+        if r.str("realtime") == "1" { format!("SCHED_FIFO {PRIO}") } else { "SCHED_OTHER (FIFO not permitted)".into() }
+    );
+    ((r.num("wake_p50_us"), r.num("wake_p99_us"), r.num("wake_max_us")), note)
+}
+
+/// How the daemon's threads are scheduled, from /proc: e.g.
+/// "pipewire OTHER cpus 0, data-loop.0 FIFO 88 cpus 0".
+fn daemon_threads(pid: u32) -> String {
+    let mut threads: Vec<(u32, String)> = fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|dir| {
+            dir.filter_map(|e| {
+                let path = e.ok()?.path();
+                let tid: u32 = path.file_name()?.to_str()?.parse().ok()?;
+                let stat = fs::read_to_string(path.join("stat")).ok()?;
+                let (head, rest) = stat.rsplit_once(')')?;
+                let comm = head.split_once('(')?.1;
+                // Fields from 3 on: rt_priority is field 40, policy 41.
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let (prio, policy) = (f.get(37)?, f.get(38)?);
+                let policy = match *policy {
+                    "0" => "OTHER".to_owned(),
+                    "1" => format!("FIFO {prio}"),
+                    "2" => format!("RR {prio}"),
+                    p => format!("policy {p}"),
+                };
+                let status = fs::read_to_string(path.join("status")).ok()?;
+                let cpus = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:"))?.trim().to_owned();
+                Some((tid, format!("{comm} {policy} cpus {cpus}")))
+            })
+            .collect()
+        })
+        .unwrap_or_default();
+    threads.sort();
+    threads.into_iter().map(|(_, t)| t).collect::<Vec<_>>().join(", ")
 }
 
 fn main() {
     // The floors first: fork() wants a process without other threads.
-    let floors = [futex_floor(0, 0), futex_floor(0, 1)];
+    let floors = [futex_floor(DAEMON_CPU, DAEMON_CPU), futex_floor(DAEMON_CPU, 1)];
     let daemon = Daemon::start("bench-wake", &[("50-asio-bridge.conf", &fragment("50-asio-bridge.conf"))]);
     daemon.node("asio-bridge");
     daemon.force_quantum(QUANTUM);
-    let status = Command::new("taskset").args(["-a", "-p", "-c", "0", &daemon.pid().to_string()]).output().expect("taskset (util-linux)");
-    assert!(status.status.success(), "taskset failed");
-    let fmt = |(a, b, c): (f64, f64, f64)| format!("{a:>7.1} {b:>7.1} {c:>8.1}");
-    println!("wake-up latency, node publish -> client callback, quantum {QUANTUM} at 48 kHz ({SECONDS} s), vs a {ROUNDS}-round futex ping-pong; µs");
-    println!("{:<34} {:>7} {:>7} {:>8}   {:>7} {:>7} {:>8}", "placement", "p50", "p99", "max", "floor50", "floor99", "floormax");
-    for (label, cpu, floor) in [("same CPU (daemon 0, client 0)", 0, floors[0]), ("different CPUs (daemon 0, client 1)", 1, floors[1])] {
-        println!("{label:<34} {}   {}", fmt(bridge_wake(&daemon, cpu)), fmt(floor));
+    let cpu = DAEMON_CPU.to_string();
+    let taskset = Command::new("taskset").args(["-a", "-p", "-c", &cpu, &daemon.pid().to_string()]).output().expect("taskset (util-linux)");
+    assert!(taskset.status.success(), "taskset failed: {}", output_text(&taskset));
+    let runs = [(DAEMON_CPU, "same CPU (daemon 0, client 0)"), (1, "different CPUs (daemon 0, client 1)")]
+        .map(|(client_cpu, label)| (label, bridge_wake(&daemon, client_cpu)));
+
+    println!(
+        "wake-up latency, node publish -> client callback start, quantum {QUANTUM} at 48 kHz, {SECONDS} s per placement; \
+         floor: {ROUNDS}-round two-process futex ping-pong, one-way; µs"
+    );
+    let triple = |(a, b, c): Figures| format!("{a:.1} / {b:.1} / {c:.1}");
+    println!("{:<35} | {:>30} | {:>30}", "placement", "bridge wake p50 / p99 / max", "futex floor p50 / p99 / max");
+    for ((label, (wake, _)), (floor, _)) in runs.iter().zip(&floors) {
+        println!("{label:<35} | {:>30} | {:>30}", triple(*wake), triple(*floor));
     }
+    for (label, (_, note)) in &runs {
+        println!("bridge, {label}: {note}");
+    }
+    let fifo = |rt: bool| if rt { format!("both SCHED_FIFO {PRIO}") } else { "SCHED_FIFO not permitted: SCHED_OTHER".into() };
+    println!("floor: {} (same CPU), {} (different CPUs)", fifo(floors[0].1), fifo(floors[1].1));
+    println!("daemon threads: {}", daemon_threads(daemon.pid()));
 }
