@@ -14,6 +14,13 @@ fn step(what: &str) {
 }
 
 fn main() {
+    // Return before exiting, so the daemon, WirePlumber and the prefix are
+    // dropped (stopped and removed); exit() would skip that.
+    let code = demo();
+    exit(code)
+}
+
+fn demo() -> i32 {
     step("starting a private PipeWire with WirePlumber and the bridge (your own session is untouched)");
     let daemon = Daemon::start_with_session("demo", &[("50-asio-bridge.conf", &fragment("50-asio-bridge.conf"))]);
     let node = daemon.node("asio-bridge");
@@ -33,7 +40,7 @@ fn main() {
     let (run, out) = prefix.host(&["run", "--loopback", "--seconds", SECONDS], Duration::from_secs(120));
     if !out.status.success() && run.get("callbacks").is_none() {
         eprintln!("the ASIO host failed:\n{}\n{}", output_text(&info_out), output_text(&out));
-        exit(1);
+        return 1;
     }
     let rate = run.num("sample_rate");
     let ms = |frames: f64| frames * 1000.0 / rate;
@@ -55,5 +62,5 @@ fn main() {
     let ok = out.status.success() && measured == expected;
     println!();
     println!("{}", if ok { "everything as reported" } else { "SOMETHING IS OFF: see above" });
-    exit(if ok { 0 } else { 1 })
+    if ok { 0 } else { 1 }
 }
