@@ -227,7 +227,12 @@ static DWORD WINAPI callback_thread(void *arg)
 		}
 		if (d->system_time == 0) {
 			d->late_seen = w.late_cycles;
-		} else if (w.late_cycles != d->late_seen) {
+		} else {
+			/* Advanced before the callback, so getSamplePosition pairs
+			 * this buffer's position with this buffer's time. */
+			d->sample_position += d->buffer_size;
+		}
+		if (d->system_time != 0 && w.late_cycles != d->late_seen) {
 			d->late_seen = w.late_cycles;
 			if (host_supports(d, kAsioOverload))
 				host_message(d, kAsioOverload, 0);
@@ -247,7 +252,6 @@ static DWORD WINAPI callback_thread(void *arg)
 			d->callbacks->bufferSwitch((int32_t)w.half, FALSE);
 		}
 		__atomic_store_n(&d->shm->client.done_seq, w.seq, __ATOMIC_RELEASE);
-		d->sample_position += d->buffer_size;
 	}
 	return 0;
 }
