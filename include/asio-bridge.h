@@ -14,13 +14,23 @@
  *   `asio_bridge_refuse`. The connection stays open while the client is
  *   attached: closing it (or dying) detaches.
  *
- * Each graph cycle k (pipelined mode):
+ * While attached, the client may send `asio_bridge_request` to ask for a
+ * graph quantum and rate; the node forces them on the graph until the client
+ * asks for 0 or detaches, and the client sees the result in `cycle`.
+ *
+ * Each graph cycle k, pipelined mode (the default):
  *   1. the node copies its input ports into input half h = k mod 2;
  *   2. if the client completed cycle k-1 (`done_seq`), the node copies output
  *      half 1-h to its output ports, else it outputs silence and counts a
  *      late cycle;
  *   3. the node publishes `cycle` and increments `seq` (a futex word) and
  *      wakes the client, which processes half h and then stores `done_seq`.
+ *
+ * Same-cycle mode (ASIO_BRIDGE_INFO_SAME_CYCLE): the node copies its inputs
+ * into half h, publishes and wakes the client, then waits on `done_seq` (a
+ * futex word the client wakes) until half the quantum has passed. If the
+ * client completed cycle k by then, output half h goes out in this cycle;
+ * otherwise the cycle plays silence and counts as late.
  */
 #ifndef ASIO_BRIDGE_H
 #define ASIO_BRIDGE_H
@@ -28,7 +38,7 @@
 #include <stdint.h>
 
 #define ASIO_BRIDGE_MAGIC 0x42495341u /* "ASIB" as little-endian bytes */
-#define ASIO_BRIDGE_VERSION 1u
+#define ASIO_BRIDGE_VERSION 2u
 
 #define ASIO_BRIDGE_SOCKET_DIR "asio-bridge" /* under $XDG_RUNTIME_DIR */
 #define ASIO_BRIDGE_DEFAULT_NODE "asio-bridge"
@@ -39,6 +49,7 @@
 #define ASIO_BRIDGE_CHANNEL_NAME_LEN 32u /* ASIOChannelInfo.name is 32 bytes */
 #define ASIO_BRIDGE_MESSAGE_LEN 256u
 #define ASIO_BRIDGE_HALVES 2u
+#define ASIO_BRIDGE_MAX_RATES 8u
 
 #define ASIO_BRIDGE_ALIGNED __attribute__((aligned(ASIO_BRIDGE_CACHE_LINE)))
 
@@ -53,7 +64,20 @@ struct asio_bridge_info {
 	uint32_t channel_stride; /* bytes from one channel buffer to the next, multiple of 64 */
 	uint32_t audio_offset;   /* offset of the first audio buffer, multiple of 64 */
 	char node_name[ASIO_BRIDGE_NAME_LEN];
+	/* What the client may ask for with asio_bridge_request. PipeWire does
+	 * not tell plugins its clock settings; these come from the node's
+	 * properties (asio.min-quantum, asio.max-quantum, asio.rates). */
+	uint32_t min_quantum;
+	uint32_t max_quantum;    /* <= max_frames */
+	uint32_t flags;          /* enum asio_bridge_info_flags */
+	uint32_t n_rates;
+	uint32_t rates[ASIO_BRIDGE_MAX_RATES];
 } ASIO_BRIDGE_ALIGNED;
+
+enum asio_bridge_info_flags {
+	ASIO_BRIDGE_INFO_SAME_CYCLE = 1u << 0,   /* see "Same-cycle mode" above */
+	ASIO_BRIDGE_INFO_POWER_OF_TWO = 1u << 1, /* the graph rounds quanta down to a power of two */
+};
 
 /* Written by the node each cycle, read by the client. `seq` is written last
  * (release) and is the futex word the client waits on; it is 0 until the
@@ -69,7 +93,7 @@ struct asio_bridge_cycle {
 	uint64_t publish_nsec; /* CLOCK_MONOTONIC ns just before the wake-up */
 	uint32_t late_cycles;  /* cycles since attach the client had not completed in time */
 	uint32_t output_delay; /* frames the node adds between the client's output and
-	                        * the out_* ports: one quantum when pipelined */
+	                        * the out_* ports: one quantum when pipelined, else 0 */
 	uint32_t upstream_latency;   /* frames PipeWire reports before the in_* ports */
 	uint32_t downstream_latency; /* frames PipeWire reports after the out_* ports */
 	uint32_t padding;
@@ -98,6 +122,7 @@ enum asio_bridge_msg_type {
 	ASIO_BRIDGE_MSG_HELLO = 1,   /* client -> node */
 	ASIO_BRIDGE_MSG_WELCOME = 2, /* node -> client, carries the memfd */
 	ASIO_BRIDGE_MSG_REFUSE = 3,  /* node -> client, then the node closes */
+	ASIO_BRIDGE_MSG_REQUEST = 4, /* client -> node, while attached */
 };
 
 struct asio_bridge_msg_header {
@@ -116,6 +141,15 @@ struct asio_bridge_welcome {
 	struct asio_bridge_msg_header header;
 	uint32_t shm_size; /* bytes to map from the memfd */
 	uint32_t padding;
+};
+
+/* Asks the node to force the graph's quantum and rate while the client is
+ * attached (PipeWire's node.force-quantum / node.force-rate). 0 releases.
+ * Values outside the info limits are ignored with a warning in the log. */
+struct asio_bridge_request {
+	struct asio_bridge_msg_header header;
+	uint32_t quantum;
+	uint32_t rate;
 };
 
 enum asio_bridge_refusal {

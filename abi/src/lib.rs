@@ -24,8 +24,10 @@ use core::mem::{align_of, offset_of, size_of};
 use static_assertions::const_assert_eq;
 
 // The layout every side agrees on. A change here is a protocol version bump.
-const_assert_eq!(size_of::<asio_bridge_info>(), 128);
+const_assert_eq!(size_of::<asio_bridge_info>(), 192);
 const_assert_eq!(offset_of!(asio_bridge_info, node_name), 32);
+const_assert_eq!(offset_of!(asio_bridge_info, min_quantum), 96);
+const_assert_eq!(offset_of!(asio_bridge_info, rates), 112);
 const_assert_eq!(size_of::<asio_bridge_cycle>(), 64);
 const_assert_eq!(offset_of!(asio_bridge_cycle, seq), 0);
 const_assert_eq!(offset_of!(asio_bridge_cycle, position), 16);
@@ -34,16 +36,17 @@ const_assert_eq!(offset_of!(asio_bridge_cycle, late_cycles), 40);
 const_assert_eq!(offset_of!(asio_bridge_cycle, downstream_latency), 52);
 const_assert_eq!(size_of::<asio_bridge_client>(), 64);
 const_assert_eq!(offset_of!(asio_bridge_shm, info), 0);
-const_assert_eq!(offset_of!(asio_bridge_shm, cycle), 128);
-const_assert_eq!(offset_of!(asio_bridge_shm, client), 192);
-const_assert_eq!(offset_of!(asio_bridge_shm, input_names), 256);
-const_assert_eq!(offset_of!(asio_bridge_shm, output_names), 256 + 64 * 32);
-const_assert_eq!(size_of::<asio_bridge_shm>(), 256 + 2 * 64 * 32);
+const_assert_eq!(offset_of!(asio_bridge_shm, cycle), 192);
+const_assert_eq!(offset_of!(asio_bridge_shm, client), 256);
+const_assert_eq!(offset_of!(asio_bridge_shm, input_names), 320);
+const_assert_eq!(offset_of!(asio_bridge_shm, output_names), 320 + 64 * 32);
+const_assert_eq!(size_of::<asio_bridge_shm>(), 320 + 2 * 64 * 32);
 const_assert_eq!(align_of::<asio_bridge_shm>(), ASIO_BRIDGE_CACHE_LINE as usize);
 const_assert_eq!(size_of::<asio_bridge_msg_header>(), 16);
 const_assert_eq!(size_of::<asio_bridge_hello>(), 16 + 64);
 const_assert_eq!(size_of::<asio_bridge_welcome>(), 24);
 const_assert_eq!(size_of::<asio_bridge_refuse>(), 24 + 256);
+const_assert_eq!(size_of::<asio_bridge_request>(), 24);
 
 fn header_str(bytes: &'static [u8]) -> &'static str {
     core::ffi::CStr::from_bytes_with_nul(bytes).ok().and_then(|s| s.to_str().ok()).expect("ASCII constant")

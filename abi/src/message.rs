@@ -1,9 +1,9 @@
 //! Encoding and validation of the attach messages.
 
 use crate::{
-    asio_bridge_hello, asio_bridge_msg_header, asio_bridge_refuse, asio_bridge_welcome,
-    ASIO_BRIDGE_MAGIC, ASIO_BRIDGE_MSG_HELLO, ASIO_BRIDGE_MSG_REFUSE, ASIO_BRIDGE_MSG_WELCOME,
-    ASIO_BRIDGE_VERSION,
+    asio_bridge_hello, asio_bridge_msg_header, asio_bridge_refuse, asio_bridge_request,
+    asio_bridge_welcome, ASIO_BRIDGE_MAGIC, ASIO_BRIDGE_MSG_HELLO, ASIO_BRIDGE_MSG_REFUSE,
+    ASIO_BRIDGE_MSG_REQUEST, ASIO_BRIDGE_MSG_WELCOME, ASIO_BRIDGE_VERSION,
 };
 use core::{fmt, mem::size_of};
 
@@ -42,6 +42,13 @@ macro_rules! message {
 message!(asio_bridge_hello, ASIO_BRIDGE_MSG_HELLO);
 message!(asio_bridge_welcome, ASIO_BRIDGE_MSG_WELCOME);
 message!(asio_bridge_refuse, ASIO_BRIDGE_MSG_REFUSE);
+message!(asio_bridge_request, ASIO_BRIDGE_MSG_REQUEST);
+
+impl asio_bridge_request {
+    pub fn with_clock(quantum: u32, rate: u32) -> Self {
+        Self { quantum, rate, ..Self::new() }
+    }
+}
 
 impl asio_bridge_hello {
     pub fn with_name(client_name: &str) -> Self {
@@ -96,6 +103,7 @@ impl fmt::Display for MessageError {
 #[derive(Debug, Clone, Copy)]
 pub enum ClientMessage {
     Hello(asio_bridge_hello),
+    Request(asio_bridge_request),
 }
 
 /// What the node may send.
@@ -134,6 +142,7 @@ fn header(bytes: &[u8]) -> Result<u32, MessageError> {
 pub fn decode_client(bytes: &[u8]) -> Result<ClientMessage, MessageError> {
     match header(bytes)? {
         ASIO_BRIDGE_MSG_HELLO => read(bytes, ASIO_BRIDGE_MSG_HELLO).map(ClientMessage::Hello),
+        ASIO_BRIDGE_MSG_REQUEST => read(bytes, ASIO_BRIDGE_MSG_REQUEST).map(ClientMessage::Request),
         t => Err(MessageError::UnknownType(t)),
     }
 }
@@ -198,15 +207,15 @@ mod tests {
     fn round_trip_and_hostile_input() {
         let hello = asio_bridge_hello::with_name("reaper.exe");
         let bytes = as_bytes(&hello);
-        let ClientMessage::Hello(back) = decode_client(bytes).unwrap();
+        let Ok(ClientMessage::Hello(back)) = decode_client(bytes) else { panic!("not a hello") };
         assert_eq!(c_str(&back.client_name).to_string(), "reaper.exe");
 
         assert_eq!(decode_client(&bytes[..3]).unwrap_err(), MessageError::Short(3));
         assert!(matches!(decode_client(&bytes[..20]), Err(MessageError::BadSize { .. })));
         let mut v: Vec<u8> = bytes.to_vec();
-        v[4] = 2;
-        assert_eq!(decode_client(&v).unwrap_err(), MessageError::Version(2));
         v[4] = 1;
+        assert_eq!(decode_client(&v).unwrap_err(), MessageError::Version(1));
+        v[4] = ASIO_BRIDGE_VERSION as u8;
         v[8] = 77;
         assert_eq!(decode_client(&v).unwrap_err(), MessageError::UnknownType(77));
         v[0] = 0;
@@ -214,6 +223,10 @@ mod tests {
         // A welcome is not something a client may send.
         let w = asio_bridge_welcome::with_size(4096);
         assert_eq!(decode_client(as_bytes(&w)).unwrap_err(), MessageError::UnknownType(2));
+        let r = asio_bridge_request::with_clock(128, 44100);
+        let Ok(ClientMessage::Request(back)) = decode_client(as_bytes(&r)) else { panic!("not a request") };
+        assert_eq!((back.quantum, back.rate), (128, 44100));
+        assert!(matches!(decode_client(&as_bytes(&r)[..20]), Err(MessageError::BadSize { .. })));
     }
 
     #[test]

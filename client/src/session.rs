@@ -1,9 +1,9 @@
 //! One attachment to a bridge node.
 
 use asio_bridge_abi::{
-    as_bytes, asio_bridge_cycle, asio_bridge_hello, asio_bridge_shm, c_str, decode_node, futex,
-    Direction, Layout, LayoutError, Mapping, MessageError, NodeMessage, ASIO_BRIDGE_REFUSE_BUSY,
-    ASIO_BRIDGE_REFUSE_VERSION,
+    as_bytes, asio_bridge_cycle, asio_bridge_hello, asio_bridge_info, asio_bridge_request, asio_bridge_shm, c_str,
+    decode_node, futex, Direction, Layout, LayoutError, Mapping, MessageError, NodeMessage,
+    ASIO_BRIDGE_INFO_SAME_CYCLE, ASIO_BRIDGE_REFUSE_BUSY, ASIO_BRIDGE_REFUSE_VERSION,
 };
 use std::{
     fmt, io,
@@ -102,6 +102,7 @@ pub struct Session {
     map: Mapping,
     layout: Layout,
     last_seq: u32,
+    same_cycle: bool,
 }
 
 impl Session {
@@ -148,7 +149,8 @@ impl Session {
                 let info = unsafe { &(*map.as_ptr().cast::<asio_bridge_shm>()).info };
                 let layout = Layout::from_info(info, map.len()).map_err(AttachError::Layout)?;
                 socket.set_read_timeout(None)?;
-                let mut session = Self { socket, map, layout, last_seq: 0 };
+                let same_cycle = info.flags & ASIO_BRIDGE_INFO_SAME_CYCLE != 0;
+                let mut session = Self { socket, map, layout, last_seq: 0, same_cycle };
                 session.last_seq = session.seq_word().load(Ordering::Acquire);
                 Ok(session)
             }
@@ -157,6 +159,31 @@ impl Session {
 
     pub fn layout(&self) -> &Layout {
         &self.layout
+    }
+
+    /// The node's header: channel counts and the clock limits a request
+    /// must stay within.
+    pub fn info(&self) -> asio_bridge_info {
+        // SAFETY: the mapping holds a whole header (checked at attach); the
+        // node wrote it before handing the mapping out and never again.
+        unsafe { (*self.shm()).info }
+    }
+
+    /// The rates the node lets a client ask for.
+    pub fn rates(&self) -> Vec<u32> {
+        let info = self.info();
+        info.rates.iter().take((info.n_rates as usize).min(info.rates.len())).copied().collect()
+    }
+
+    /// Whether the node waits for the host within the cycle.
+    pub fn same_cycle(&self) -> bool {
+        self.same_cycle
+    }
+
+    /// Asks the node to force the graph's quantum and rate while attached
+    /// (0: leave it to the graph). The graph's answer shows in the cycles.
+    pub fn request(&self, quantum: u32, rate: u32) -> io::Result<()> {
+        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)))
     }
 
     /// The mapping itself, validated at attach: the Wine driver hands the
@@ -286,9 +313,13 @@ impl Session {
         }
     }
 
-    /// Publishes that the output half of `cycle` is complete.
+    /// Publishes that the output half of `cycle` is complete, and wakes the
+    /// node if it waits for it (same-cycle mode).
     pub fn complete(&self, cycle: &Cycle) {
         self.done_word().store(cycle.seq, Ordering::Release);
+        if self.same_cycle {
+            futex::wake(self.done_word());
+        }
     }
 }
 

@@ -11,7 +11,7 @@
 //! included in every figure of both columns alike.
 
 use asio_bridge_abi::futex;
-use spa_asio_bridge::fixture::Graph;
+use spa_asio_bridge::{fixture::Graph, Mode};
 use std::{hint::black_box, sync::atomic::AtomicU32, time::Instant};
 
 const CYCLES: usize = 20_000;
@@ -43,7 +43,7 @@ fn nothing<S>(_: &mut S) {}
 
 fn bench_process(channels: u32, quantum: u32) -> (u64, u64) {
     timed(
-        &mut Graph::new(channels, quantum),
+        &mut Graph::new(channels, quantum, Mode::Pipelined),
         Graph::prepare,
         |g| {
             black_box(g.rt.process());

@@ -1,7 +1,9 @@
 //! The real-time half of an attachment: what process() does with the shared
 //! memory each graph cycle. Runs on the data loop only; allocates nothing,
-//! locks nothing, logs nothing, and never waits.
+//! locks nothing, logs nothing, and waits only in same-cycle mode, for at
+//! most the budget it is given.
 
+use crate::config::Mode;
 use asio_bridge_abi::{
     asio_bridge_client, asio_bridge_cycle, asio_bridge_shm, futex, monotonic_nsec, Direction, Layout,
     Mapping,
@@ -29,13 +31,14 @@ pub struct Attachment {
     /// Frames of the last published cycle: the output half's valid length.
     published_frames: u32,
     late_cycles: u32,
+    mode: Mode,
 }
 
 impl Attachment {
     /// Takes a mapping whose header the main loop already wrote for `layout`.
-    pub fn new(map: Mapping, layout: Layout) -> Self {
+    pub fn new(map: Mapping, layout: Layout, mode: Mode) -> Self {
         assert!(map.len() >= layout.size);
-        Self { map, layout, seq: 0, published_frames: 0, late_cycles: 0 }
+        Self { map, layout, seq: 0, published_frames: 0, late_cycles: 0, mode }
     }
 
     pub fn into_mapping(self) -> Mapping {
@@ -82,14 +85,39 @@ impl Attachment {
         dst[n..].fill(0.0);
     }
 
-    /// Whether the client completed the previous cycle: then its output
-    /// half may be played; otherwise this cycle is late and plays silence.
+    /// Whether the client completed the last published cycle: then its
+    /// output half may be played; otherwise this cycle plays silence.
     pub fn previous_complete(&self) -> bool {
         self.seq != 0 && self.done_word().load(Ordering::Acquire) == self.seq
     }
 
-    /// Copies the output the client completed for the previous cycle into
-    /// one output port (pipelined: one quantum of delay), or silence.
+    /// Same-cycle mode: waits until the client completes the cycle just
+    /// published, for at most `budget_ns`. A futex wait with a deadline.
+    pub fn await_current(&self, budget_ns: u64) -> bool {
+        let deadline = monotonic_nsec() + budget_ns;
+        loop {
+            let done = self.done_word().load(Ordering::Acquire);
+            if done == self.seq {
+                return true;
+            }
+            let now = monotonic_nsec();
+            if now >= deadline {
+                return false;
+            }
+            futex::wait(self.done_word(), done, std::time::Duration::from_nanos(deadline - now));
+        }
+    }
+
+    /// Counts a cycle the client did not complete in time.
+    pub fn count_late(&mut self, late: bool) {
+        if late && self.seq != 0 {
+            self.late_cycles = self.late_cycles.wrapping_add(1);
+        }
+    }
+
+    /// Copies the output the client completed for the last published cycle
+    /// into one output port, or silence. Pipelined, that cycle was the
+    /// previous one (one quantum of delay); same-cycle, it is this one.
     pub fn read_output(&self, channel: u32, complete: bool, dst: &mut [f32]) {
         let n = if complete { dst.len().min(self.published_frames as usize) } else { 0 };
         // SAFETY: the previous half holds `published_frames` <= max_frames
@@ -101,11 +129,9 @@ impl Attachment {
     }
 
     /// Publishes the cycle whose input was just written and wakes the client.
-    /// `upstream`/`downstream`: frames PipeWire reports beyond the ports.
-    pub fn publish(&mut self, clock: Clock, complete: bool, upstream: u32, downstream: u32) {
-        if self.seq != 0 && !complete {
-            self.late_cycles = self.late_cycles.wrapping_add(1);
-        }
+    /// `output_delay`: frames between the client's output and the out_*
+    /// ports; `upstream`/`downstream`: frames PipeWire reports beyond them.
+    pub fn publish(&mut self, clock: Clock, output_delay: u32, upstream: u32, downstream: u32) {
         let seq = self.seq.wrapping_add(1).max(1);
         let frames = clock.frames.min(self.layout.max_frames);
         let record = asio_bridge_cycle {
@@ -117,7 +143,7 @@ impl Attachment {
             nsec: clock.nsec,
             publish_nsec: monotonic_nsec(),
             late_cycles: self.late_cycles,
-            output_delay: frames,
+            output_delay,
             upstream_latency: upstream,
             downstream_latency: downstream,
             padding: 0,
@@ -141,7 +167,7 @@ impl Attachment {
         unsafe {
             (*cycle).frames = clock.frames.min(self.layout.max_frames);
             (*cycle).rate = clock.rate;
-            (*cycle).output_delay = (*cycle).frames;
+            (*cycle).output_delay = if self.mode == Mode::Pipelined { (*cycle).frames } else { 0 };
         }
     }
 

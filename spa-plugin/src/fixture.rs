@@ -4,11 +4,12 @@
 //! are made against the real daemon in tests/.
 
 use crate::{
+    config::Mode,
     cycle::{Attachment, Clock},
     ports::Buffer,
     Rt,
 };
-use asio_bridge_abi::{asio_bridge_shm, sealed_memfd, Layout, Mapping};
+use asio_bridge_abi::{asio_bridge_shm, futex, sealed_memfd, Layout, Mapping};
 use libspa_sys as spa;
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -51,9 +52,9 @@ pub struct Graph {
 impl Graph {
     /// A node with `channels` inputs and outputs at `quantum`, a client
     /// attached, every port linked.
-    pub fn new(channels: u32, quantum: u32) -> Self {
+    pub fn new(channels: u32, quantum: u32, mode: Mode) -> Self {
         let limit = 8192;
-        let mut rt = Rt::new(channels, channels, limit);
+        let mut rt = Rt::new(channels, channels, limit, mode);
         // SAFETY: plain C struct; all-zero is valid.
         let mut position: Box<spa::spa_io_position> = Box::new(unsafe { std::mem::zeroed() });
         position.clock.duration = quantum as u64;
@@ -75,7 +76,7 @@ impl Graph {
         // SAFETY: fresh mapping large enough for the header.
         unsafe { (*node_map.as_ptr().cast::<asio_bridge_shm>()).info = layout.info("fixture") };
         let client = Mapping::new(&fd, layout.size).unwrap();
-        rt.set_attachment(Some(Attachment::new(node_map, layout)));
+        rt.set_attachment(Some(Attachment::new(node_map, layout, mode)));
         Self { rt, position, inputs, outputs, client }
     }
 
@@ -95,12 +96,12 @@ impl Graph {
 
     /// The client's side after a wake-up: marks the published cycle done.
     pub fn client_completes(&self) {
-        let word = |off: usize| {
-            // SAFETY: u32 fields of the mapped header, accessed atomically.
-            unsafe { &*self.client.as_ptr().add(off).cast::<AtomicU32>() }
-        };
-        let seq = word(std::mem::offset_of!(asio_bridge_shm, cycle)).load(Ordering::Acquire);
-        word(std::mem::offset_of!(asio_bridge_shm, client)).store(seq, Ordering::Release);
+        complete(self.client.as_ptr() as usize);
+    }
+
+    /// The client's mapping, for a client thread in same-cycle tests.
+    pub fn client_addr(&self) -> usize {
+        self.client.as_ptr() as usize
     }
 
     /// Advances the driver clock by one quantum.
@@ -121,16 +122,36 @@ impl Graph {
 
     /// The client's output half for the cycle it was last woken for.
     pub fn client_output(&mut self, ch: u32) -> &mut [f32] {
-        let layout = Layout::new(self.inputs.len() as u32, self.outputs.len() as u32, 8192).unwrap();
-        let seq = {
-            // SAFETY: as in client_completes.
-            unsafe { &*self.client.as_ptr().add(std::mem::offset_of!(asio_bridge_shm, cycle)).cast::<AtomicU32>() }.load(Ordering::Acquire)
-        };
-        let off = layout.buffer_offset(seq & 1, asio_bridge_abi::Direction::Output, ch);
         let frames = self.position.clock.duration as usize;
-        // SAFETY: a channel buffer inside the client mapping.
-        unsafe { std::slice::from_raw_parts_mut(self.client.as_ptr().add(off).cast(), frames) }
+        // SAFETY: the mapping lives in `self`, borrowed mutably.
+        unsafe { output_half(self.client.as_ptr() as usize, self.inputs.len() as u32, ch, frames) }
     }
+}
+
+fn word<'a>(shm: usize, offset: usize) -> &'a AtomicU32 {
+    // SAFETY: u32 fields of a live mapped header, accessed atomically.
+    unsafe { &*(shm as *const u8).add(offset).cast::<AtomicU32>() }
+}
+
+/// The published seq, as a client reads it.
+pub fn published(shm: usize) -> u32 {
+    word(shm, std::mem::offset_of!(asio_bridge_shm, cycle)).load(Ordering::Acquire)
+}
+
+/// What a client does after processing: store done_seq and wake the node.
+pub fn complete(shm: usize) {
+    let done = word(shm, std::mem::offset_of!(asio_bridge_shm, client));
+    done.store(published(shm), Ordering::Release);
+    futex::wake(done);
+}
+
+/// # Safety
+/// `shm` is a live client mapping of a `channels`-in, `channels`-out fixture.
+pub unsafe fn output_half<'a>(shm: usize, channels: u32, ch: u32, frames: usize) -> &'a mut [f32] {
+    let layout = Layout::new(channels, channels, 8192).unwrap();
+    let off = layout.buffer_offset(published(shm) & 1, asio_bridge_abi::Direction::Output, ch);
+    // SAFETY: a channel buffer inside the mapping, per the contract.
+    unsafe { std::slice::from_raw_parts_mut((shm as *mut u8).add(off).cast(), frames) }
 }
 
 #[cfg(test)]
@@ -181,7 +202,7 @@ mod tests {
 
     #[test]
     fn process_allocates_nothing_attached_late_or_detached() {
-        let mut g = Graph::new(8, 256);
+        let mut g = Graph::new(8, 256, Mode::Pipelined);
         for cycle in 0..200 {
             g.prepare();
             rt_section(|| g.rt.process());
@@ -198,7 +219,7 @@ mod tests {
 
     #[test]
     fn output_follows_the_client_one_cycle_later_and_late_cycles_are_silent() {
-        let mut g = Graph::new(2, 64);
+        let mut g = Graph::new(2, 64, Mode::Pipelined);
         g.prepare();
         g.rt.process(); // cycle 1: client woken for half 1
         g.client_output(0).fill(0.25);
@@ -211,5 +232,56 @@ mod tests {
         g.prepare();
         g.rt.process();
         assert!(g.output(0).iter().all(|&v| v == 0.0));
+    }
+
+    #[test]
+    fn same_cycle_plays_this_cycles_output_or_silence_after_the_budget() {
+        let mut g = Graph::new(2, 64, Mode::SameCycle);
+        // No client: every cycle waits out its budget (a third of a ms
+        // here), plays silence, and allocates nothing while waiting.
+        for _ in 0..3 {
+            g.prepare();
+            rt_section(|| g.rt.process());
+            assert!(g.output(0).iter().all(|&v| v == 0.0));
+            g.advance();
+        }
+        // A client thread that answers each wake-up with the cycle's seq as
+        // its output: the node plays it in the same cycle.
+        let shm = g.client_addr();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let client = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut seen = published(shm);
+                while !stop.load(Ordering::Relaxed) {
+                    let seq = published(shm);
+                    if seq == seen {
+                        futex::wait(word(shm, std::mem::offset_of!(asio_bridge_shm, cycle)), seq, std::time::Duration::from_millis(10));
+                        continue;
+                    }
+                    seen = seq;
+                    // SAFETY: the fixture's 2-channel mapping, alive until the thread is joined.
+                    unsafe { output_half(shm, 2, 0, 64) }.fill(seq as f32);
+                    complete(shm);
+                }
+            })
+        };
+        let mut played = 0;
+        for _ in 0..50 {
+            g.prepare();
+            g.rt.process();
+            let seq = published(shm) as f32;
+            // The budget is long for a thread that only copies; a loaded
+            // machine may still miss one, which then plays silence.
+            if g.output(0).iter().all(|&v| v == seq) {
+                played += 1;
+            } else {
+                assert!(g.output(0).iter().all(|&v| v == 0.0), "neither this cycle's output nor silence");
+            }
+            g.advance();
+        }
+        stop.store(true, Ordering::Relaxed);
+        client.join().unwrap();
+        assert!(played > 0, "the client's output never left in its own cycle");
     }
 }

@@ -4,8 +4,8 @@
 //! PipeWire sets on each input port the capture latency of what feeds it
 //! (direction OUTPUT) and on each output port the playback latency of what
 //! it feeds (direction INPUT). The bridge's ports are terminal: the DAW in
-//! between is not a path PipeWire can follow, so the bridge adds nothing of
-//! its own in the directions it reports.
+//! between is not a path PipeWire can follow, so the bridge reports only its
+//! own delay: the out_* ports' capture latency is one quantum when pipelined.
 
 use libspa_sys as spa;
 
@@ -13,6 +13,11 @@ pub type Latency = spa::spa_latency_info;
 
 pub fn zero(direction: u32) -> Latency {
     Latency { direction, min_quantum: 0.0, max_quantum: 0.0, min_rate: 0, max_rate: 0, min_ns: 0, max_ns: 0 }
+}
+
+/// A fixed latency of `quanta` graph quanta.
+pub fn quanta(direction: u32, quanta: f32) -> Latency {
+    Latency { min_quantum: quanta, max_quantum: quanta, ..zero(direction) }
 }
 
 /// The widest of several ranges (what a DAW must compensate for).

@@ -16,7 +16,7 @@ pub mod ports;
 mod socket;
 mod support;
 
-pub use config::{Config, ConfigError};
+pub use config::{Config, ConfigError, Mode};
 pub use node::Rt;
 
 use libspa_sys as spa;
@@ -190,7 +190,7 @@ unsafe extern "C" fn init(
             return -libc::EINVAL;
         }
         // SAFETY: `info` is the daemon's dict, alive during init.
-        let config = match Config::from_props(|k| unsafe { lookup(info, k) }) {
+        let config = match Config::from_props(|k| unsafe { lookup(info, k) }, support::rounds_forced_quanta()) {
             Ok(c) => c,
             Err(e) => {
                 log.error(&format!("asio-bridge: {e}"));

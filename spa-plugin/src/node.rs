@@ -2,7 +2,7 @@
 //! per-cycle work on the data loop.
 
 use crate::{
-    config::Config,
+    config::{Config, Mode},
     cycle::{Attachment, Clock},
     latency::{self, Latency},
     params,
@@ -11,14 +11,15 @@ use crate::{
     support::{DataLoop, Log, MainLoop},
 };
 use asio_bridge_abi::{
-    as_bytes, asio_bridge_refuse, asio_bridge_shm, asio_bridge_welcome, c_str, copy_c_str, decode_client,
-    sealed_memfd, ClientMessage, Layout, Mapping, MessageError, ASIO_BRIDGE_REFUSE_BUSY,
+    as_bytes, asio_bridge_refuse, asio_bridge_request, asio_bridge_shm, asio_bridge_welcome, c_str, copy_c_str,
+    decode_client, sealed_memfd, ClientMessage, Layout, Mapping, MessageError, ASIO_BRIDGE_INFO_POWER_OF_TWO,
+    ASIO_BRIDGE_INFO_SAME_CYCLE, ASIO_BRIDGE_REFUSE_BUSY,
     ASIO_BRIDGE_REFUSE_PROTOCOL, ASIO_BRIDGE_REFUSE_RESOURCES, ASIO_BRIDGE_REFUSE_VERSION,
 };
 use libspa_sys as spa;
 use std::{
     cell::UnsafeCell,
-    ffi::{c_int, c_void},
+    ffi::{c_int, c_void, CString},
     os::fd::{AsRawFd, OwnedFd, RawFd},
     path::PathBuf,
     ptr,
@@ -26,12 +27,17 @@ use std::{
 
 /// Connections that have not said hello yet; more are closed at once.
 const MAX_PENDING: usize = 8;
+/// How often and how long the node waits for the graph to return to its
+/// prior rate before it releases the rate anyway.
+const RESTORE_POLL_MS: u64 = 50;
+const RESTORE_MAX_POLLS: u32 = 40;
 
 /// Everything process() touches. Only the data loop reads or writes it;
 /// the main thread changes it through `DataLoop::run`.
 pub struct Rt {
     position: *const spa::spa_io_position,
     quantum_limit: u32,
+    mode: Mode,
     inputs: Vec<PortRt>,
     outputs: Vec<PortRt>,
     attachment: Option<Attachment>,
@@ -41,10 +47,11 @@ pub struct Rt {
 }
 
 impl Rt {
-    pub fn new(inputs: u32, outputs: u32, quantum_limit: u32) -> Self {
+    pub fn new(inputs: u32, outputs: u32, quantum_limit: u32, mode: Mode) -> Self {
         Self {
             position: ptr::null(),
             quantum_limit,
+            mode,
             inputs: (0..inputs).map(|_| PortRt::default()).collect(),
             outputs: (0..outputs).map(|_| PortRt::default()).collect(),
             attachment: None,
@@ -84,6 +91,8 @@ impl Rt {
     pub fn process(&mut self) -> c_int {
         let status = (spa::SPA_STATUS_HAVE_DATA | spa::SPA_STATUS_NEED_DATA) as c_int;
         let Some(clock) = self.clock() else { return status };
+        let up = latency::frames(&self.upstream, clock.frames, clock.rate);
+        let down = latency::frames(&self.downstream, clock.frames, clock.rate);
         let attachment = self.attachment.as_mut();
         for (ch, port) in self.inputs.iter_mut().enumerate() {
             let src = port.input(clock.frames);
@@ -91,19 +100,31 @@ impl Rt {
                 a.write_input(ch as u32, clock.frames, src);
             }
         }
-        let complete = attachment.as_ref().is_some_and(|a| a.previous_complete());
+        let mode = self.mode;
+        let complete = match attachment {
+            None => false,
+            Some(a) if mode == Mode::SameCycle => {
+                a.publish(clock, 0, up, down);
+                // Half the quantum for the host, the rest for the graph.
+                let budget = clock.frames as u64 * 500_000_000 / clock.rate.max(1) as u64;
+                let complete = a.await_current(budget);
+                a.count_late(!complete);
+                complete
+            }
+            Some(a) => a.previous_complete(),
+        };
+        let attachment = self.attachment.as_ref();
         for (ch, port) in self.outputs.iter_mut().enumerate() {
             if let Some(dst) = port.output(clock.frames) {
-                match &attachment {
+                match attachment {
                     Some(a) => a.read_output(ch as u32, complete, dst),
                     None => dst.fill(0.0),
                 }
             }
         }
-        if let Some(a) = attachment {
-            let up = latency::frames(&self.upstream, clock.frames, clock.rate);
-            let down = latency::frames(&self.downstream, clock.frames, clock.rate);
-            a.publish(clock, complete, up, down);
+        if let (Some(a), Mode::Pipelined) = (self.attachment.as_mut(), mode) {
+            a.count_late(!complete);
+            a.publish(clock, clock.frames, up, down);
         }
         status
     }
@@ -129,6 +150,14 @@ pub struct Node {
     data_loop: DataLoop,
     config: Config,
     node_props: Vec<spa::spa_dict_item>,
+    /// The quantum and rate the node forces on the graph (0: none).
+    forced: (u32, u32),
+    /// The graph's rate before a client first forced one: restored when
+    /// clients are done, since a running graph keeps a rate once released.
+    prior_rate: u32,
+    /// Polls, after the last client left, until the graph runs `prior_rate`.
+    restore_timer: *mut spa::spa_source,
+    restore_polls: u32,
     ports: Vec<PortInfo>,
     rt: UnsafeCell<Rt>,
     socket_path: PathBuf,
@@ -147,7 +176,16 @@ impl Node {
             .chain((0..config.outputs).map(|i| {
                 PortInfo::new(&format!("out_{}", i + 1), &format!("AUX{i}"), &format!("ASIO output {}", i + 1))
             }))
-            .collect();
+            .collect::<Vec<_>>();
+        let mut ports = ports;
+        // The out_* ports carry what the host made one quantum earlier when
+        // pipelined: their own capture latency, which PipeWire passes on to
+        // whatever they feed.
+        if config.mode == Mode::Pipelined {
+            for p in &mut ports[config.inputs as usize..] {
+                p.latency[spa::SPA_DIRECTION_OUTPUT as usize] = latency::quanta(spa::SPA_DIRECTION_OUTPUT, 1.0);
+            }
+        }
         let item = |k: &'static std::ffi::CStr, v: &'static std::ffi::CStr| spa::spa_dict_item { key: k.as_ptr(), value: v.as_ptr() };
         let mut node = Box::new(Self {
             iface: spa::spa_node {
@@ -168,7 +206,11 @@ impl Node {
                 item(c"media.type", c"Audio"),
                 item(c"media.role", c"DSP"),
             ],
-            rt: UnsafeCell::new(Rt::new(config.inputs, config.outputs, config.quantum_limit)),
+            forced: (0, 0),
+            prior_rate: 0,
+            restore_timer: ptr::null_mut(),
+            restore_polls: 0,
+            rt: UnsafeCell::new(Rt::new(config.inputs, config.outputs, config.quantum_limit, config.mode)),
             config,
             ports,
             socket_path,
@@ -184,6 +226,8 @@ impl Node {
         // SAFETY: the node outlives the source: `Drop` destroys it first.
         let source = unsafe { node.main_loop.add_io(fd.as_raw_fd(), spa::SPA_IO_IN, on_listener, me.cast()) };
         node.listener = Some((fd, source));
+        // SAFETY: as above.
+        node.restore_timer = unsafe { node.main_loop.add_timer(on_restore_timer, me.cast()) };
         node.log.info(&format!(
             "bridge '{}' ready: {} inputs, {} outputs, clients attach at {}",
             node.config.node_name,
@@ -240,7 +284,13 @@ impl Node {
     }
 
     fn emit_node_info(&self, events: &spa::spa_node_events, data: *mut c_void) {
-        let dict = spa::spa_dict { flags: 0, n_items: self.node_props.len() as u32, items: self.node_props.as_ptr() };
+        // Always present, "0" when released: 0.3.65 ignores a removed key.
+        let quantum = CString::new(self.forced.0.to_string()).unwrap();
+        let rate = CString::new(self.forced.1.to_string()).unwrap();
+        let mut items = self.node_props.clone();
+        items.push(spa::spa_dict_item { key: c"node.force-quantum".as_ptr(), value: quantum.as_ptr() });
+        items.push(spa::spa_dict_item { key: c"node.force-rate".as_ptr(), value: rate.as_ptr() });
+        let dict = spa::spa_dict { flags: 0, n_items: items.len() as u32, items: items.as_ptr() };
         let info = spa::spa_node_info {
             max_input_ports: self.config.inputs,
             max_output_ports: self.config.outputs,
@@ -493,12 +543,17 @@ impl Node {
 
     fn on_connection(&mut self, fd: RawFd) {
         if self.holder.as_ref().is_some_and(|h| h.conn.fd.as_raw_fd() == fd) {
-            // The attached client spoke again or hung up: either way the
-            // protocol has nothing more for it, so it is detached.
-            let mut buf = [0u8; 8];
+            // The attached client asks for a clock, or hangs up. Anything
+            // else breaks the protocol and detaches it.
+            let mut buf = [0u8; 64];
             match socket::recv(fd, &mut buf) {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
-                Ok(Some(_)) | Err(_) => self.log.warn("attached ASIO client sent an unexpected message; detaching it"),
+                Ok(Some(n)) => match decode_client(&buf[..n]) {
+                    Ok(ClientMessage::Request(r)) => return self.request_clock(&r),
+                    Ok(_) => self.log.warn("attached ASIO client said hello twice; detaching it"),
+                    Err(e) => self.log.warn(&format!("attached ASIO client sent a bad message ({e}); detaching it")),
+                },
+                Err(e) => self.log.warn(&format!("reading from the attached ASIO client failed ({e}); detaching it")),
                 Ok(None) => {}
             }
             self.detach();
@@ -521,6 +576,10 @@ impl Node {
         };
         let hello = match decode_client(&buf[..len]) {
             Ok(ClientMessage::Hello(h)) => h,
+            Ok(ClientMessage::Request(_)) => {
+                let msg = format!("ASIO client pid {} asked for a clock before attaching", conn.peer.pid);
+                return self.refuse(conn, ASIO_BRIDGE_REFUSE_PROTOCOL, 0, &msg);
+            }
             Err(e @ MessageError::Version(_)) => {
                 let msg = format!("the ASIO bridge '{}' cannot talk to this client: {e}; install matching versions of the driver and the PipeWire plugin", self.config.node_name);
                 return self.refuse(conn, ASIO_BRIDGE_REFUSE_VERSION, 0, &msg);
@@ -564,7 +623,14 @@ impl Node {
         // SAFETY: a fresh zeroed mapping of `layout.size` bytes, which holds
         // the header; nothing else sees it yet.
         unsafe {
-            (*shm).info = layout.info(&c.node_name);
+            let info = &mut (*shm).info;
+            *info = layout.info(&c.node_name);
+            info.min_quantum = c.min_quantum;
+            info.max_quantum = c.max_quantum;
+            info.flags = if c.mode == Mode::SameCycle { ASIO_BRIDGE_INFO_SAME_CYCLE } else { 0 }
+                | if c.power_of_two { ASIO_BRIDGE_INFO_POWER_OF_TWO } else { 0 };
+            info.n_rates = c.rates.len() as u32;
+            info.rates[..c.rates.len()].copy_from_slice(&c.rates);
             for (i, names) in (*shm).input_names.iter_mut().take(c.inputs as usize).enumerate() {
                 copy_c_str(names, &format!("in_{}", i + 1));
             }
@@ -572,7 +638,7 @@ impl Node {
                 copy_c_str(names, &format!("out_{}", i + 1));
             }
         }
-        let attachment = Attachment::new(map, layout);
+        let attachment = Attachment::new(map, layout, c.mode);
         // SAFETY: reading two integers the driver updates; a torn read only
         // gives the client a stale first guess, corrected by the first cycle.
         if let Some(clock) = unsafe { (*self.rt()).clock() } {
@@ -593,8 +659,63 @@ impl Node {
         let mut old: Option<Attachment> = None;
         self.data_loop.run(self.rt(), |rt| old = rt.set_attachment(None));
         drop(old.map(Attachment::into_mapping));
+        // The desktop gets its own quantum and rate back: the rate is forced
+        // back to what it was, then released once the graph runs it.
+        if self.forced.1 != 0 && self.prior_rate != 0 && self.forced.1 != self.prior_rate {
+            self.force_clock(0, self.prior_rate);
+            self.restore_polls = 0;
+            self.main_loop.arm(self.restore_timer, RESTORE_POLL_MS);
+        } else {
+            self.force_clock(0, 0);
+        }
         self.log.info(&format!("ASIO client {} (pid {}) detached from '{}'", holder.name, holder.conn.peer.pid, self.config.node_name));
         self.close(holder.conn);
+    }
+
+    /// Forces what the attached client asked for, if the limits allow it.
+    fn request_clock(&mut self, r: &asio_bridge_request) {
+        let c = &self.config;
+        let quantum_ok = r.quantum == 0
+            || ((c.min_quantum..=c.max_quantum).contains(&r.quantum) && (!c.power_of_two || r.quantum.is_power_of_two()));
+        let rate_ok = r.rate == 0 || c.rates.contains(&r.rate);
+        if !quantum_ok || !rate_ok {
+            self.log.warn(&format!(
+                "ASIO client asked for quantum {} at {} Hz, outside what '{}' allows (asio.min-quantum {}, asio.max-quantum {}, asio.rates {:?}); ignored",
+                r.quantum, r.rate, c.node_name, c.min_quantum, c.max_quantum, c.rates
+            ));
+            return;
+        }
+        if self.forced == (0, 0) {
+            // SAFETY: a torn read of two integers only gives a stale rate.
+            self.prior_rate = unsafe { (*self.rt()).clock() }.map_or(0, |c| c.rate);
+        }
+        self.restore_polls = RESTORE_MAX_POLLS;
+        self.force_clock(r.quantum, r.rate);
+    }
+
+    fn on_restore_timer(&mut self) {
+        if self.holder.is_some() || self.restore_polls >= RESTORE_MAX_POLLS {
+            return;
+        }
+        self.restore_polls += 1;
+        // SAFETY: as in request_clock.
+        let rate = unsafe { (*self.rt()).clock() }.map_or(0, |c| c.rate);
+        if rate == self.prior_rate || self.restore_polls == RESTORE_MAX_POLLS {
+            self.force_clock(0, 0);
+        } else {
+            self.main_loop.arm(self.restore_timer, RESTORE_POLL_MS);
+        }
+    }
+
+    /// Tells the graph (through the node's properties) which quantum and
+    /// rate to run; 0 leaves them to the graph.
+    fn force_clock(&mut self, quantum: u32, rate: u32) {
+        if self.forced == (quantum, rate) {
+            return;
+        }
+        self.forced = (quantum, rate);
+        self.log.info(&format!("'{}' forces quantum {quantum} and rate {rate} (0: released)", self.config.node_name));
+        self.for_each_listener(|events, data| self.emit_node_info(events, data));
     }
 
     fn refuse(&mut self, conn: Connection, reason: u32, holder_pid: u32, message: &str) {
@@ -615,6 +736,7 @@ impl Drop for Node {
         for conn in std::mem::take(&mut self.pending) {
             self.close(conn);
         }
+        self.main_loop.destroy(std::mem::replace(&mut self.restore_timer, ptr::null_mut()));
         if let Some((_, source)) = self.listener.take() {
             self.main_loop.destroy(source);
             let _ = std::fs::remove_file(&self.socket_path);
@@ -625,6 +747,11 @@ impl Drop for Node {
 unsafe extern "C" fn on_listener(data: *mut c_void, _fd: c_int, _mask: u32) {
     // SAFETY: `data` is the node registered with this source; main loop.
     crate::guard((), || unsafe { (*data.cast::<Node>()).on_listener() });
+}
+
+unsafe extern "C" fn on_restore_timer(data: *mut c_void, _expirations: u64) {
+    // SAFETY: as in on_listener.
+    crate::guard((), || unsafe { (*data.cast::<Node>()).on_restore_timer() });
 }
 
 unsafe extern "C" fn on_connection(data: *mut c_void, fd: c_int, _mask: u32) {

@@ -70,8 +70,9 @@ impl Log {
 }
 
 pub type IoCallback = unsafe extern "C" fn(data: *mut c_void, fd: c_int, mask: u32);
+pub type TimerCallback = unsafe extern "C" fn(data: *mut c_void, expirations: u64);
 
-/// The main loop's utils: fd watches for the control socket.
+/// The main loop's utils: fd watches for the control socket, and a timer.
 pub struct MainLoop(*mut spa::spa_loop_utils);
 
 impl MainLoop {
@@ -86,6 +87,26 @@ impl MainLoop {
     pub unsafe fn add_io(&self, fd: RawFd, mask: u32, func: IoCallback, data: *mut c_void) -> *mut spa::spa_source {
         // SAFETY: live loop utils; caller keeps `data` alive.
         unsafe { call!(self.0, spa::spa_loop_utils_methods, add_io, fd, mask, false, Some(func), data) }
+    }
+
+    /// A timer, disarmed until `arm`.
+    ///
+    /// # Safety
+    /// `data` must stay valid until the source is destroyed.
+    pub unsafe fn add_timer(&self, func: TimerCallback, data: *mut c_void) -> *mut spa::spa_source {
+        // SAFETY: live loop utils; caller keeps `data` alive.
+        unsafe { call!(self.0, spa::spa_loop_utils_methods, add_timer, Some(func), data) }
+    }
+
+    /// Fires `source` once after `ms` milliseconds.
+    pub fn arm(&self, source: *mut spa::spa_source, ms: u64) {
+        let mut value = libc::timespec { tv_sec: (ms / 1000) as i64, tv_nsec: (ms % 1000 * 1_000_000) as i64 };
+        let mut interval = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `source` came from add_timer on this loop; the timespecs
+        // live for the call.
+        unsafe {
+            call!(self.0, spa::spa_loop_utils_methods, update_timer, source, (&mut value as *mut libc::timespec).cast(), (&mut interval as *mut libc::timespec).cast(), false)
+        };
     }
 
     pub fn destroy(&self, source: *mut spa::spa_source) {
@@ -131,4 +152,23 @@ impl DataLoop {
             call!(self.0, spa::spa_loop_methods, invoke, Some(trampoline::<T, F>), 0, ptr::null(), 0, true, (&mut call as *mut (Option<F>, *mut T)).cast());
         }
     }
+}
+
+/// Whether the daemon rounds a forced quantum down to a power of two with
+/// its default settings: PipeWire before 0.3.82 does. The plugin runs inside
+/// the daemon, so libpipewire's own version function is at hand.
+pub fn rounds_forced_quanta() -> bool {
+    // SAFETY: dlsym on the global namespace with a NUL-terminated name; the
+    // symbol, when present, is `const char *pw_get_library_version(void)`,
+    // which returns a static string.
+    let version = unsafe {
+        let f = libc::dlsym(libc::RTLD_DEFAULT, c"pw_get_library_version".as_ptr());
+        if f.is_null() {
+            return true;
+        }
+        let f: unsafe extern "C" fn() -> *const std::ffi::c_char = std::mem::transmute(f);
+        std::ffi::CStr::from_ptr(f()).to_string_lossy().into_owned()
+    };
+    let parts: Vec<u32> = version.split('.').map(|p| p.parse().unwrap_or(0)).collect();
+    parts.as_slice() < [0, 3, 82].as_slice()
 }

@@ -208,10 +208,10 @@ fn a_second_client_is_refused_with_the_holder_named() {
 fn a_client_of_another_protocol_version_is_refused() {
     let daemon = shipped();
     daemon.node("asio-bridge");
-    let out = run_with_timeout(daemon.client().args(["--protocol-version", "2", "--seconds", "0.2"]), Duration::from_secs(10));
+    let out = run_with_timeout(daemon.client().args(["--protocol-version", "1", "--seconds", "0.2"]), Duration::from_secs(10));
     let r = report(&out.stdout);
     assert_eq!((r.num("attached"), r.num("version_mismatch")), (0.0, 1.0), "{}", output_text(&out));
-    assert!(r.str("error").contains("protocol version 2 is not supported (this side speaks version 1)"));
+    assert!(r.str("error").contains("protocol version 1 is not supported (this side speaks version 2)"));
 }
 
 #[test]
@@ -267,4 +267,43 @@ fn runs_beside_wireplumber_without_becoming_a_default_device() {
     assert!(report(&out.stdout).num("cycles") > 0.0, "{}", output_text(&out));
     let defaults = run_with_timeout(daemon.cmd("pw-metadata").args(["0", "default.audio.sink"]), Duration::from_secs(5));
     assert!(!String::from_utf8_lossy(&defaults.stdout).contains("asio-bridge"), "{}", output_text(&defaults));
+}
+
+/// A daemon that allows three rates, with a bridge that may ask for them.
+fn clock_daemon(name: &str, bridge_args: &str) -> Daemon {
+    let text = fragment(MODULE_FRAGMENT).replace("asio.inputs=2 asio.outputs=2", &format!("asio.inputs=2 asio.outputs=2 {bridge_args}"));
+    assert!(text.contains(bridge_args));
+    let clock = "context.properties = { default.clock.allowed-rates = [ 44100 48000 96000 ] }\n";
+    Daemon::start(name, &[("10-clock.conf", clock), (MODULE_FRAGMENT, &text)])
+}
+
+/// The quantum and rate the graph runs, as a plain client sees them.
+fn graph_clock(daemon: &Daemon) -> (f64, f64) {
+    let out = run_with_timeout(daemon.client().args(["--seconds", "0.5"]), Duration::from_secs(10));
+    let r = report(&out.stdout);
+    (r.num("frames"), r.num("rate"))
+}
+
+#[test]
+fn a_client_forces_quantum_and_rate_and_the_graph_returns_when_it_leaves() {
+    let daemon = clock_daemon("force", "asio.rates=[44100,48000,96000]");
+    let before = graph_clock(&daemon);
+    let out = run_with_timeout(daemon.client().args(["--quantum", "128", "--rate", "96000", "--seconds", "2"]), Duration::from_secs(15));
+    let r = report(&out.stdout);
+    assert_eq!((r.num("frames"), r.num("rate")), (128.0, 96000.0), "{}\n{}", output_text(&out), daemon.log());
+    assert_eq!(graph_clock(&daemon), before, "the graph kept the client's clock after it detached");
+
+    // A client that dies releases its clock too.
+    let mut held = daemon.client().args(["--quantum", "64", "--rate", "44100", "--seconds", "30"]).stdout(Stdio::null()).spawn().unwrap();
+    daemon.wait_until("the graph runs quantum 64", Duration::from_secs(10), || {
+        daemon.dump().iter().any(|o| asio_bridge_tests::is_type(o, "Node") && props(o)["node.force-quantum"].to_string().trim_matches('"') == "64")
+    });
+    held.kill().unwrap();
+    held.wait().unwrap();
+    assert_eq!(graph_clock(&daemon), before, "the graph kept a dead client's clock");
+
+    // Outside the node's limits: ignored, with the limits in the log.
+    let out = run_with_timeout(daemon.client().args(["--quantum", "100", "--rate", "22050", "--seconds", "1"]), Duration::from_secs(15));
+    assert_eq!((report(&out.stdout).num("frames"), report(&out.stdout).num("rate")), before);
+    assert!(daemon.log().contains("outside what 'asio-bridge' allows"), "{}", daemon.log());
 }

@@ -23,6 +23,8 @@ Options:
                      counter: each sample carries its graph sample index
   --check-counter    check that input 1 carries the counter signal bit-exactly
                      and report its delay in samples
+  --quantum N        ask the node to run the graph at quantum N while attached
+  --rate HZ          ask the node to run the graph at HZ while attached
   --rt PRIO          run the callback thread SCHED_FIFO at PRIO (1-99)
   --cpu N            pin the callback thread to CPU N
   --protocol-version V  announce another protocol version (for testing refusals)
@@ -39,6 +41,8 @@ struct Options {
     rt: Option<i32>,
     cpu: Option<usize>,
     version: u32,
+    quantum: u32,
+    rate: u32,
 }
 
 fn parse() -> Result<Options, String> {
@@ -51,6 +55,8 @@ fn parse() -> Result<Options, String> {
         rt: None,
         cpu: None,
         version: ASIO_BRIDGE_VERSION,
+        quantum: 0,
+        rate: 0,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -68,6 +74,8 @@ fn parse() -> Result<Options, String> {
             "--check-counter" => o.check_counter = true,
             "--rt" => o.rt = Some(num(value("a priority")?)? as i32),
             "--cpu" => o.cpu = Some(num(value("a CPU number")?)? as usize),
+            "--quantum" => o.quantum = num(value("a quantum")?)? as u32,
+            "--rate" => o.rate = num(value("a rate")?)? as u32,
             "--protocol-version" => o.version = num(value("a version")?)? as u32,
             "-h" | "--help" => {
                 println!("{USAGE}");
@@ -174,6 +182,12 @@ fn main() {
     println!("outputs={}", l.n_outputs);
     for ch in 0..l.n_inputs {
         println!("input_name_{}={}", ch + 1, session.channel_name(Direction::Input, ch));
+    }
+    if o.quantum != 0 || o.rate != 0 {
+        if let Err(e) = session.request(o.quantum, o.rate) {
+            println!("error=asking for quantum {} at {} Hz failed: {e}", o.quantum, o.rate);
+            exit(1)
+        }
     }
     if let Some(cpu) = o.cpu {
         println!("pinned={}", pin(cpu) as u8);
