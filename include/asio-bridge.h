@@ -91,7 +91,8 @@ struct asio_bridge_cycle {
 	uint64_t position;     /* graph clock position in samples */
 	uint64_t nsec;         /* graph clock time of this cycle, CLOCK_MONOTONIC ns */
 	uint64_t publish_nsec; /* CLOCK_MONOTONIC ns just before the wake-up */
-	uint32_t late_cycles;  /* cycles since attach the client had not completed in time */
+	uint32_t late_cycles;  /* cycles since attach whose output the client had not
+	                        * completed in time: the node played silence instead */
 	uint32_t output_delay; /* frames the node adds between the client's output and
 	                        * the out_* ports: one quantum when pipelined, else 0 */
 	uint32_t upstream_latency;   /* frames PipeWire reports before the in_* ports */
@@ -102,7 +103,9 @@ struct asio_bridge_cycle {
 /* Written by the client, read by the node. */
 struct asio_bridge_client {
 	uint32_t done_seq;     /* seq of the last cycle whose output half is complete */
-	uint32_t padding[15];
+	uint32_t out_frames;   /* frames valid in that half, written before done_seq: the
+	                        * node plays at most a quantum of them, then silence */
+	uint32_t padding[14];
 } ASIO_BRIDGE_ALIGNED;
 
 /* The start of the mapping. Audio follows at info.audio_offset:

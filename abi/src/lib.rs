@@ -35,6 +35,7 @@ const_assert_eq!(offset_of!(asio_bridge_cycle, publish_nsec), 32);
 const_assert_eq!(offset_of!(asio_bridge_cycle, late_cycles), 40);
 const_assert_eq!(offset_of!(asio_bridge_cycle, downstream_latency), 52);
 const_assert_eq!(size_of::<asio_bridge_client>(), 64);
+const_assert_eq!(offset_of!(asio_bridge_client, out_frames), 4);
 const_assert_eq!(offset_of!(asio_bridge_shm, info), 0);
 const_assert_eq!(offset_of!(asio_bridge_shm, cycle), 192);
 const_assert_eq!(offset_of!(asio_bridge_shm, client), 256);

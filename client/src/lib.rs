@@ -5,6 +5,7 @@
 //! on the futex word, and mark cycles complete. The Wine driver's unix half
 //! and the reference client both use it.
 
+pub mod reblock;
 mod session;
 pub mod signal;
 

@@ -1,7 +1,7 @@
 //! One attachment to a bridge node.
 
 use asio_bridge_abi::{
-    as_bytes, asio_bridge_cycle, asio_bridge_hello, asio_bridge_info, asio_bridge_request, asio_bridge_shm, c_str,
+    as_bytes, asio_bridge_client, asio_bridge_cycle, asio_bridge_hello, asio_bridge_info, asio_bridge_request, asio_bridge_shm, c_str,
     decode_node, futex, Direction, Layout, LayoutError, Mapping, MessageError, NodeMessage,
     ASIO_BRIDGE_INFO_SAME_CYCLE, ASIO_BRIDGE_REFUSE_BUSY, ASIO_BRIDGE_REFUSE_VERSION,
 };
@@ -221,7 +221,11 @@ impl Session {
     }
 
     fn done_word(&self) -> &AtomicU32 {
-        self.word(offset_of!(asio_bridge_shm, client))
+        self.word(offset_of!(asio_bridge_shm, client) + offset_of!(asio_bridge_client, done_seq))
+    }
+
+    fn out_frames_word(&self) -> &AtomicU32 {
+        self.word(offset_of!(asio_bridge_shm, client) + offset_of!(asio_bridge_client, out_frames))
     }
 
     /// Waits for the next cycle the node publishes. Never waits longer than
@@ -306,16 +310,30 @@ impl Session {
 
     /// The output half the node takes for `cycle` once it is complete.
     pub fn output(&mut self, cycle: &Cycle, channel: u32) -> &mut [f32] {
+        let frames = cycle.frames as usize;
+        &mut self.output_half(cycle, channel)[..frames]
+    }
+
+    /// The whole output half of `cycle`: `max_frames` samples.
+    pub fn output_half(&mut self, cycle: &Cycle, channel: u32) -> &mut [f32] {
         // SAFETY: as in `input`; the node reads this half only after
         // `complete` publishes it, and `&mut self` keeps slices unique.
         unsafe {
-            std::slice::from_raw_parts_mut(self.buffer_ptr(cycle.half, Direction::Output, channel), cycle.frames as usize)
+            std::slice::from_raw_parts_mut(self.buffer_ptr(cycle.half, Direction::Output, channel), self.layout.max_frames as usize)
         }
     }
 
     /// Publishes that the output half of `cycle` is complete, and wakes the
     /// node if it waits for it (same-cycle mode).
     pub fn complete(&self, cycle: &Cycle) {
+        self.complete_with(cycle, cycle.frames);
+    }
+
+    /// `complete`, with `out_frames` valid frames in the output half (at
+    /// most `max_frames`): more than the quantum when the client keeps a
+    /// FIFO, so a larger next quantum still finds output there.
+    pub fn complete_with(&self, cycle: &Cycle, out_frames: u32) {
+        self.out_frames_word().store(out_frames.min(self.layout.max_frames), Ordering::Relaxed);
         self.done_word().store(cycle.seq, Ordering::Release);
         if self.same_cycle {
             futex::wake(self.done_word());

@@ -28,8 +28,6 @@ pub struct Attachment {
     layout: Layout,
     /// seq of the last published cycle (0: none yet).
     seq: u32,
-    /// Frames of the last published cycle: the output half's valid length.
-    published_frames: u32,
     late_cycles: u32,
     mode: Mode,
 }
@@ -38,7 +36,7 @@ impl Attachment {
     /// Takes a mapping whose header the main loop already wrote for `layout`.
     pub fn new(map: Mapping, layout: Layout, mode: Mode) -> Self {
         assert!(map.len() >= layout.size);
-        Self { map, layout, seq: 0, published_frames: 0, late_cycles: 0, mode }
+        Self { map, layout, seq: 0, late_cycles: 0, mode }
     }
 
     pub fn into_mapping(self) -> Mapping {
@@ -58,6 +56,10 @@ impl Attachment {
 
     fn done_word(&self) -> &AtomicU32 {
         self.word(offset_of!(asio_bridge_shm, client) + offset_of!(asio_bridge_client, done_seq))
+    }
+
+    fn out_frames_word(&self) -> &AtomicU32 {
+        self.word(offset_of!(asio_bridge_shm, client) + offset_of!(asio_bridge_client, out_frames))
     }
 
     fn buffer(&self, half: u32, direction: Direction, channel: u32) -> *mut f32 {
@@ -119,10 +121,13 @@ impl Attachment {
     /// into one output port, or silence. Pipelined, that cycle was the
     /// previous one (one quantum of delay); same-cycle, it is this one.
     pub fn read_output(&self, channel: u32, complete: bool, dst: &mut [f32]) {
-        let n = if complete { dst.len().min(self.published_frames as usize) } else { 0 };
-        // SAFETY: the previous half holds `published_frames` <= max_frames
-        // samples the client finished (done_seq, acquired above); it will not
-        // touch that half again until it is woken for the next cycle.
+        // The client says how much it wrote (a hostile value is clamped to
+        // the buffer); done_seq, acquired by the caller, was stored after it.
+        let written = self.out_frames_word().load(Ordering::Relaxed).min(self.layout.max_frames);
+        let n = if complete { dst.len().min(written as usize) } else { 0 };
+        // SAFETY: the half holds `max_frames` >= n samples the client
+        // finished (done_seq acquired); it will not touch that half again
+        // until it is woken for a later cycle.
         let src = unsafe { std::slice::from_raw_parts(self.buffer(self.seq & 1, Direction::Output, channel), n) };
         dst[..n].copy_from_slice(src);
         dst[n..].fill(0.0);
@@ -156,7 +161,6 @@ impl Attachment {
         self.seq_word().store(seq, Ordering::Release);
         futex::wake(self.seq_word());
         self.seq = seq;
-        self.published_frames = frames;
     }
 
     /// Sets the quantum and rate a client sees before the first cycle.

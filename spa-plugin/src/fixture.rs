@@ -96,7 +96,7 @@ impl Graph {
 
     /// The client's side after a wake-up: marks the published cycle done.
     pub fn client_completes(&self) {
-        complete(self.client.as_ptr() as usize);
+        complete(self.client.as_ptr() as usize, self.position.clock.duration as u32);
     }
 
     /// The client's mapping, for a client thread in same-cycle tests.
@@ -138,9 +138,12 @@ pub fn published(shm: usize) -> u32 {
     word(shm, std::mem::offset_of!(asio_bridge_shm, cycle)).load(Ordering::Acquire)
 }
 
-/// What a client does after processing: store done_seq and wake the node.
-pub fn complete(shm: usize) {
-    let done = word(shm, std::mem::offset_of!(asio_bridge_shm, client));
+/// What a client does after processing: store how much it wrote and
+/// done_seq, and wake the node.
+pub fn complete(shm: usize, out_frames: u32) {
+    let client = std::mem::offset_of!(asio_bridge_shm, client);
+    word(shm, client + std::mem::offset_of!(asio_bridge_abi::asio_bridge_client, out_frames)).store(out_frames, Ordering::Relaxed);
+    let done = word(shm, client);
     done.store(published(shm), Ordering::Release);
     futex::wake(done);
 }
@@ -262,7 +265,7 @@ mod tests {
                     seen = seq;
                     // SAFETY: the fixture's 2-channel mapping, alive until the thread is joined.
                     unsafe { output_half(shm, 2, 0, 64) }.fill(seq as f32);
-                    complete(shm);
+                    complete(shm, 64);
                 }
             })
         };
