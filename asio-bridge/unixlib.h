@@ -5,9 +5,9 @@
  * it, the unix half binds it with bindgen. 64-bit PE only, so pointers have
  * the same size on both sides.
  *
- * The PE half reads and writes the shared memory directly (buffers, the
- * cycle record, done_seq); the unix half does what PE code cannot: the
- * socket, the mapping, futex waits and real-time scheduling.
+ * The PE half reads the shared memory's header and cycle record; the unix
+ * half does the rest: the socket, the mapping, futex waits, the FIFOs
+ * between graph cycles and host buffers, and real-time scheduling.
  */
 #ifndef ASIO_BRIDGE_UNIXLIB_H
 #define ASIO_BRIDGE_UNIXLIB_H
@@ -18,7 +18,10 @@
 enum asio_bridge_unix_call {
 	ASIO_BRIDGE_UNIX_ATTACH,
 	ASIO_BRIDGE_UNIX_DETACH,
-	ASIO_BRIDGE_UNIX_WAIT,
+	ASIO_BRIDGE_UNIX_REQUEST,
+	ASIO_BRIDGE_UNIX_LATENCIES,
+	ASIO_BRIDGE_UNIX_PREPARE,
+	ASIO_BRIDGE_UNIX_PROCESS,
 	ASIO_BRIDGE_UNIX_SET_REALTIME,
 	ASIO_BRIDGE_UNIX_CALL_COUNT,
 };
@@ -37,24 +40,55 @@ struct asio_bridge_detach_params {
 	uint64_t session;
 };
 
-enum asio_bridge_wait_result {
-	ASIO_BRIDGE_WAIT_CYCLE = 0,
-	ASIO_BRIDGE_WAIT_TIMEOUT = 1,
-	ASIO_BRIDGE_WAIT_DETACHED = 2,
+/* Asks the node to force the graph's quantum and rate (0: release). */
+struct asio_bridge_request_params {
+	uint64_t session;
+	uint32_t quantum;
+	uint32_t rate;
+	int32_t result;       /* out: 0 or an errno */
+	uint32_t padding;
 };
 
-struct asio_bridge_wait_params {
-	uint64_t session;     /* in; only the callback thread waits */
-	uint32_t timeout_ms;  /* in: never wait longer */
-	uint32_t result;      /* out: enum asio_bridge_wait_result */
-	uint32_t seq;         /* out: the cycle to complete (write done_seq) */
-	uint32_t half;
+/* What getLatencies reports for host buffers of `frames` before they run:
+ * input = what PipeWire reports upstream; output = the node's and the
+ * FIFO's delay plus what PipeWire reports downstream. */
+struct asio_bridge_latencies_params {
+	uint64_t session;
+	uint32_t frames;      /* in: host buffer size */
+	uint32_t input;       /* out */
+	uint32_t output;      /* out */
+	uint32_t padding;
+};
+
+/* Host buffers for the callback thread: one block the PE half allocated,
+ * laid out [half][inputs, then outputs][frames] floats. NULL releases. */
+struct asio_bridge_prepare_params {
+	uint64_t session;
+	float *buffers;
 	uint32_t frames;
-	uint32_t rate;
-	uint64_t position;
-	uint64_t nsec;
-	uint32_t missed;      /* cycles published since the last wait and not seen */
-	uint32_t late_cycles;
+	uint32_t padding;
+};
+
+enum asio_bridge_process_result {
+	ASIO_BRIDGE_PROCESS_BLOCK = 0,    /* host half `half` holds input: process it */
+	ASIO_BRIDGE_PROCESS_TIMEOUT = 1,  /* no graph cycle within the timeout */
+	ASIO_BRIDGE_PROCESS_DETACHED = 2, /* the node is gone */
+};
+
+/* The callback thread's one call: takes the output of the half it returned
+ * last (if any), runs graph cycles through the FIFOs until a host buffer of
+ * input is complete, and returns it. Waits at most timeout_ms. */
+struct asio_bridge_process_params {
+	uint64_t session;     /* in; only the callback thread calls this */
+	uint32_t timeout_ms;  /* in: never wait longer */
+	uint32_t result;      /* out: enum asio_bridge_process_result */
+	uint32_t half;        /* out: the host half to process */
+	uint32_t frames;      /* out: the graph's quantum */
+	uint32_t rate;        /* out: the graph's rate */
+	uint32_t late_cycles; /* out: cycles the node played silence for, since attach */
+	uint32_t input_latency;  /* out: what getLatencies should report now */
+	uint32_t output_latency;
+	uint64_t nsec;        /* out: graph time of the cycle that completed the buffer */
 };
 
 struct asio_bridge_realtime_params {

@@ -2,10 +2,13 @@
 /*
  * PipeWire ASIO Bridge: the PE half of the Wine ASIO driver.
  *
- * A COM object implementing IASIO. The host's ASIO buffers are the bridge
- * node's shared memory; a callback thread (a Wine thread) waits for each
- * graph cycle through the unix half and calls the host. See unixlib.h for
- * what the unix half does and include/asio-bridge.h for the protocol.
+ * A COM object implementing IASIO. The host's ASIO buffers are the
+ * driver's own, of the size the host chose; createBuffers asks the bridge
+ * node to run the graph at that quantum, and where the graph runs another
+ * (forced by someone else, or clamped) the unix half's FIFOs adapt. A
+ * callback thread (a Wine thread) gets each host buffer from the unix half
+ * and calls the host. See unixlib.h for what the unix half does and
+ * include/asio-bridge.h for the protocol.
  *
  * Settings, read at init():
  *   HKCU\Software\ASIO\PipeWire ASIO Bridge
@@ -32,6 +35,8 @@
 #define DEFAULT_RT_PRIORITY 70
 #define WAIT_MS 100      /* the callback thread re-checks `stopping` this often */
 #define STOP_TIMEOUT_MS 2000
+#define QUANTUM_SWITCH_MS 1000 /* how long createBuffers waits for the graph */
+#define RATE_SWITCH_MS 2000    /* how long setSampleRate waits for the graph */
 
 static const GUID CLSID_PipeWireAsioBridge =
 	{ 0x30bda4f2, 0xfa0b, 0x4e4e, { 0x9e, 0x6e, 0xa3, 0x4a, 0x23, 0x20, 0x13, 0xf2 } };
@@ -85,20 +90,25 @@ struct driver {
 	char error[ASIO_BRIDGE_ERROR_LEN];
 	int rt_priority;
 
+	uint32_t requested_rate;     /* what setSampleRate asked the graph for */
+
 	/* createBuffers .. disposeBuffers */
 	BOOL buffers;
 	int32_t buffer_size;
+	float *memory;               /* the host's buffers, see asio_bridge_prepare_params */
 	ASIOCallbacks *callbacks;
 	BOOL time_info;
 	BOOL active[2][ASIO_BRIDGE_MAX_CHANNELS]; /* [isInput][channel] */
 
 	/* start .. stop; the callback thread owns the fields below while running */
 	HANDLE thread;
+	DWORD thread_id;
 	volatile LONG stopping;
 	uint64_t sample_position;    /* of the buffer being processed: exactly
 	                              * buffer_size more each callback */
 	uint64_t system_time;        /* ns, of the buffer being processed */
-	uint32_t late_seen;
+	uint32_t late_seen, rate_seen, quantum_seen;
+	volatile int32_t input_latency, output_latency; /* what getLatencies reports while running */
 	BOOL reset_sent;
 	ASIOTime time;
 };
@@ -130,17 +140,56 @@ static uint32_t graph_quantum(const struct driver *d)
 	return current_cycle(d).frames;
 }
 
-static void *buffer(const struct driver *d, uint32_t half, BOOL input, uint32_t channel)
-{
-	const struct asio_bridge_info *info = &d->shm->info;
-	uint32_t index = (input ? 0 : info->n_inputs) + channel;
-	size_t per_half = info->n_inputs + info->n_outputs;
-	return (char *)d->shm + info->audio_offset + (half * per_half + index) * (size_t)info->channel_stride;
-}
-
 static void set_error(struct driver *d, const char *message)
 {
 	lstrcpynA(d->error, message, sizeof(d->error));
+}
+
+/* Asks the node to force the graph's quantum and rate (0: leave it). */
+static void request_clock(struct driver *d, uint32_t quantum, uint32_t rate)
+{
+	struct asio_bridge_request_params p = { .session = d->session, .quantum = quantum, .rate = rate };
+	unix_call(ASIO_BRIDGE_UNIX_REQUEST, &p);
+}
+
+/* Waits up to `ms` until the graph runs `quantum` (0: any) at `rate` (0: any). */
+static BOOL graph_reaches(const struct driver *d, uint32_t quantum, uint32_t rate, DWORD ms)
+{
+	DWORD start = GetTickCount();
+	for (;;) {
+		struct asio_bridge_cycle c = current_cycle(d);
+		if ((!quantum || c.frames == quantum) && (!rate || c.rate == rate))
+			return TRUE;
+		if (GetTickCount() - start >= ms)
+			return FALSE;
+		Sleep(10);
+	}
+}
+
+static BOOL rate_allowed(const struct driver *d, uint32_t rate)
+{
+	uint32_t i;
+	for (i = 0; i < d->shm->info.n_rates && i < ASIO_BRIDGE_MAX_RATES; i++)
+		if (d->shm->info.rates[i] == rate)
+			return TRUE;
+	return FALSE;
+}
+
+static BOOL size_allowed(const struct driver *d, int32_t size)
+{
+	const struct asio_bridge_info *info = &d->shm->info;
+	if (size < (int32_t)info->min_quantum || size > (int32_t)info->max_quantum)
+		return FALSE;
+	return !(info->flags & ASIO_BRIDGE_INFO_POWER_OF_TWO) || !(size & (size - 1));
+}
+
+/* getLatencies for host buffers of `frames` while the callback thread is stopped. */
+static void predict_latencies(struct driver *d, uint32_t frames, int32_t *input, int32_t *output)
+{
+	struct asio_bridge_latencies_params p = { .session = d->session, .frames = frames };
+	unix_call(ASIO_BRIDGE_UNIX_LATENCIES, &p);
+	*input = p.input;
+	*output = p.output;
 }
 
 static void read_settings(char *node, DWORD node_size, int *priority)
@@ -189,69 +238,78 @@ static void request_reset(struct driver *d)
 	d->reset_sent = TRUE;
 }
 
-/* The real-time loop: waits for each cycle (with a deadline), calls the
- * host, marks the cycle complete. No allocation, no lock, no logging. */
+/* Tells the host what changed since the last buffer, the ASIO way. */
+static void notify_changes(struct driver *d, const struct asio_bridge_process_params *p)
+{
+	BOOL latencies = p->input_latency != (uint32_t)d->input_latency
+			|| p->output_latency != (uint32_t)d->output_latency;
+
+	d->input_latency = p->input_latency;
+	d->output_latency = p->output_latency;
+	if (d->system_time == 0) {
+		d->late_seen = p->late_cycles;
+		d->rate_seen = p->rate;
+		d->quantum_seen = p->frames;
+		return;
+	}
+	if (p->late_cycles != d->late_seen) {
+		d->late_seen = p->late_cycles;
+		if (host_supports(d, kAsioOverload))
+			host_message(d, kAsioOverload, 0);
+	}
+	if (p->rate != d->rate_seen) {
+		d->rate_seen = p->rate;
+		d->callbacks->sampleRateDidChange(p->rate);
+		if (p->rate != d->requested_rate)
+			request_reset(d);
+	}
+	if (p->frames != d->quantum_seen) {
+		/* The FIFOs keep the audio whole; the host is asked to follow. */
+		d->quantum_seen = p->frames;
+		if (p->frames != (uint32_t)d->buffer_size
+		    && !(host_supports(d, kAsioBufferSizeChange) && host_message(d, kAsioBufferSizeChange, p->frames) == 1))
+			request_reset(d);
+	}
+	if (latencies && host_supports(d, kAsioLatenciesChanged))
+		host_message(d, kAsioLatenciesChanged, 0);
+}
+
+/* The real-time loop: gets each host buffer from the unix half (with a
+ * deadline) and calls the host. No allocation, no lock, no logging. */
 static DWORD WINAPI callback_thread(void *arg)
 {
 	struct driver *d = arg;
 	struct asio_bridge_realtime_params rt = { .priority = d->rt_priority };
-	struct asio_bridge_wait_params w = { .session = d->session, .timeout_ms = WAIT_MS };
+	struct asio_bridge_process_params p = { .session = d->session, .timeout_ms = WAIT_MS };
 
 	if (rt.priority > 0)
 		unix_call(ASIO_BRIDGE_UNIX_SET_REALTIME, &rt);
-	/* A cycle published before start is not the host's to process: it
-	 * would have less than a quantum left. Complete it with silence, so
-	 * the host starts on a fresh cycle and the node counts no late one. */
-	w.timeout_ms = 0;
-	if (!unix_call(ASIO_BRIDGE_UNIX_WAIT, &w) && w.result == ASIO_BRIDGE_WAIT_CYCLE) {
-		uint32_t ch;
-		for (ch = 0; ch < channels(d, FALSE); ch++)
-			memset(buffer(d, w.half, FALSE, ch), 0, w.frames * sizeof(float));
-		__atomic_store_n(&d->shm->client.done_seq, w.seq, __ATOMIC_RELEASE);
-	}
-	w.timeout_ms = WAIT_MS;
-
 	while (!d->stopping) {
-		if (unix_call(ASIO_BRIDGE_UNIX_WAIT, &w) || w.result == ASIO_BRIDGE_WAIT_DETACHED) {
+		if (unix_call(ASIO_BRIDGE_UNIX_PROCESS, &p) || p.result == ASIO_BRIDGE_PROCESS_DETACHED) {
 			request_reset(d);
 			break;
 		}
-		if (w.result != ASIO_BRIDGE_WAIT_CYCLE || d->stopping)
+		if (p.result != ASIO_BRIDGE_PROCESS_BLOCK || d->stopping)
 			continue;
-		if (w.frames != (uint32_t)d->buffer_size) {
-			/* Never hand the host buffers of the wrong size: leave the
-			 * cycle incomplete (the node plays silence) and ask for a
-			 * re-open at the new size. */
-			request_reset(d);
-			continue;
-		}
-		if (d->system_time == 0) {
-			d->late_seen = w.late_cycles;
-		} else {
-			/* Advanced before the callback, so getSamplePosition pairs
-			 * this buffer's position with this buffer's time. */
+		notify_changes(d, &p);
+		/* Advanced before the callback, so getSamplePosition pairs this
+		 * buffer's position with this buffer's time. */
+		if (d->system_time != 0)
 			d->sample_position += d->buffer_size;
-		}
-		if (d->system_time != 0 && w.late_cycles != d->late_seen) {
-			d->late_seen = w.late_cycles;
-			if (host_supports(d, kAsioOverload))
-				host_message(d, kAsioOverload, 0);
-		}
-		d->system_time = w.nsec;
+		d->system_time = p.nsec;
 		if (d->time_info) {
 			AsioTimeInfo *t = &d->time.timeInfo;
 			t->speed = 1.0;
-			t->systemTime.hi = (uint32_t)(w.nsec >> 32);
-			t->systemTime.lo = (uint32_t)w.nsec;
+			t->systemTime.hi = (uint32_t)(p.nsec >> 32);
+			t->systemTime.lo = (uint32_t)p.nsec;
 			t->samplePosition.hi = (uint32_t)(d->sample_position >> 32);
 			t->samplePosition.lo = (uint32_t)d->sample_position;
-			t->sampleRate = w.rate;
+			t->sampleRate = p.rate;
 			t->flags = kSystemTimeValid | kSamplePositionValid | kSampleRateValid;
-			d->callbacks->bufferSwitchTimeInfo(&d->time, (int32_t)w.half, FALSE);
+			d->callbacks->bufferSwitchTimeInfo(&d->time, (int32_t)p.half, FALSE);
 		} else {
-			d->callbacks->bufferSwitch((int32_t)w.half, FALSE);
+			d->callbacks->bufferSwitch((int32_t)p.half, FALSE);
 		}
-		__atomic_store_n(&d->shm->client.done_seq, w.seq, __ATOMIC_RELEASE);
 	}
 	return 0;
 }
@@ -351,6 +409,10 @@ static ASIOError drv_stop(IASIO *iface)
 	if (!d->thread)
 		return ASE_OK;
 	d->stopping = TRUE;
+	/* From inside the host's own callback: no callback follows this one;
+	 * the thread ends when it returns and is reclaimed by the next call. */
+	if (GetCurrentThreadId() == d->thread_id)
+		return ASE_OK;
 	if (WaitForSingleObject(d->thread, STOP_TIMEOUT_MS) != WAIT_OBJECT_0) {
 		/* The host is stuck inside its own callback: no callback can follow
 		 * it, but the thread cannot be reclaimed safely either. */
@@ -369,13 +431,23 @@ static ASIOError drv_start(IASIO *iface)
 		return ASE_NotPresent;
 	if (!d->buffers)
 		return ASE_InvalidMode;
+	if (d->thread && GetCurrentThreadId() == d->thread_id)
+		return ASE_InvalidMode; /* restarting from inside the callback */
+	if (d->thread && d->stopping && drv_stop(iface) != ASE_OK)
+		return ASE_HWMalfunction;
 	if (d->thread)
 		return ASE_OK;
 	d->stopping = FALSE;
 	d->sample_position = 0;
 	d->system_time = 0;
 	d->reset_sent = FALSE;
-	d->thread = CreateThread(NULL, 0, callback_thread, d, 0, NULL);
+	{
+		int32_t in, out;
+		predict_latencies(d, d->buffer_size, &in, &out);
+		d->input_latency = in;
+		d->output_latency = out;
+	}
+	d->thread = CreateThread(NULL, 0, callback_thread, d, 0, &d->thread_id);
 	return d->thread ? ASE_OK : ASE_HWMalfunction;
 }
 
@@ -394,14 +466,16 @@ static ASIOError drv_getChannels(IASIO *iface, int32_t *inputs, int32_t *outputs
 static ASIOError drv_getLatencies(IASIO *iface, int32_t *input, int32_t *output)
 {
 	struct driver *d = impl(iface);
-	struct asio_bridge_cycle c;
 	if (!d->session)
 		return ASE_NotPresent;
 	if (!input || !output)
 		return ASE_InvalidParameter;
-	c = current_cycle(d);
-	*input = c.upstream_latency;
-	*output = (c.output_delay ? c.output_delay : graph_quantum(d)) + c.downstream_latency;
+	if (d->thread) {
+		*input = d->input_latency;
+		*output = d->output_latency;
+	} else {
+		predict_latencies(d, d->buffers ? (uint32_t)d->buffer_size : graph_quantum(d), input, output);
+	}
 	return ASE_OK;
 }
 
@@ -415,8 +489,11 @@ static ASIOError drv_getBufferSize(IASIO *iface, int32_t *min, int32_t *max, int
 		return ASE_InvalidParameter;
 	if (!(quantum = graph_quantum(d)))
 		return ASE_NoClock;
-	*min = *max = *preferred = quantum;
-	*granularity = 0;
+	*min = d->shm->info.min_quantum;
+	*max = d->shm->info.max_quantum;
+	/* The graph's own quantum: choosing it changes nothing for the desktop. */
+	*preferred = size_allowed(d, quantum) ? (int32_t)quantum : *min;
+	*granularity = d->shm->info.flags & ASIO_BRIDGE_INFO_POWER_OF_TWO ? -1 : 1;
 	return ASE_OK;
 }
 
@@ -425,7 +502,9 @@ static ASIOError drv_canSampleRate(IASIO *iface, ASIOSampleRate rate)
 	struct driver *d = impl(iface);
 	if (!d->session)
 		return ASE_NotPresent;
-	return rate == current_cycle(d).rate ? ASE_OK : ASE_NoClock;
+	if (rate == current_cycle(d).rate || (rate == (uint32_t)rate && rate_allowed(d, (uint32_t)rate)))
+		return ASE_OK;
+	return ASE_NoClock;
 }
 
 static ASIOError drv_getSampleRate(IASIO *iface, ASIOSampleRate *rate)
@@ -442,8 +521,30 @@ static ASIOError drv_getSampleRate(IASIO *iface, ASIOSampleRate *rate)
 
 static ASIOError drv_setSampleRate(IASIO *iface, ASIOSampleRate rate)
 {
+	struct driver *d = impl(iface);
+	char message[ASIO_BRIDGE_ERROR_LEN];
+	uint32_t r;
+	if (!d->session)
+		return ASE_NotPresent;
 	/* 0 selects the external clock, which the graph always is. */
-	return rate == 0 && impl(iface)->session ? ASE_OK : drv_canSampleRate(iface, rate);
+	if (rate == 0)
+		return ASE_OK;
+	r = (uint32_t)rate;
+	if (r != rate || !rate_allowed(d, r)) {
+		if (rate == current_cycle(d).rate)
+			return ASE_OK;
+		snprintf(message, sizeof(message), "%.0f Hz is not in the bridge's asio.rates", rate);
+		set_error(d, message);
+		return ASE_NoClock;
+	}
+	d->requested_rate = r;
+	request_clock(d, d->buffers ? (uint32_t)d->buffer_size : 0, r);
+	if (!graph_reaches(d, 0, r, RATE_SWITCH_MS)) {
+		snprintf(message, sizeof(message), "PipeWire did not switch to %u Hz: is it in clock.allowed-rates?", r);
+		set_error(d, message);
+		return ASE_NoClock;
+	}
+	return ASE_OK;
 }
 
 static ASIOError drv_getClockSources(IASIO *iface, ASIOClockSource *clocks, int32_t *count)
@@ -509,6 +610,9 @@ static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t 
 {
 	struct driver *d = impl(iface);
 	BOOL active[2][ASIO_BRIDGE_MAX_CHANNELS] = { { 0 } };
+	struct asio_bridge_prepare_params prepare = { .session = d->session };
+	size_t per_half;
+	float *memory;
 	int32_t i;
 
 	if (!d->session)
@@ -517,7 +621,7 @@ static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t 
 		return ASE_InvalidParameter;
 	if (d->buffers)
 		return ASE_InvalidMode;
-	if (size <= 0 || (uint32_t)size != graph_quantum(d))
+	if (!size_allowed(d, size))
 		return ASE_InvalidMode;
 	if (count <= 0 || (uint32_t)count > channels(d, TRUE) + channels(d, FALSE))
 		return ASE_InvalidParameter;
@@ -528,11 +632,27 @@ static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t 
 			return ASE_InvalidParameter;
 		active[input][ch] = TRUE;
 	}
+	per_half = channels(d, TRUE) + channels(d, FALSE);
+	memory = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, 2 * per_half * (size_t)size * sizeof(float));
+	if (!memory)
+		return ASE_NoMemory;
+	prepare.buffers = memory;
+	prepare.frames = size;
+	if (unix_call(ASIO_BRIDGE_UNIX_PREPARE, &prepare)) {
+		HeapFree(GetProcessHeap(), 0, memory);
+		return ASE_InvalidMode;
+	}
 	for (i = 0; i < count; i++) {
 		BOOL input = infos[i].isInput != 0;
-		infos[i].buffers[0] = buffer(d, 0, input, infos[i].channelNum);
-		infos[i].buffers[1] = buffer(d, 1, input, infos[i].channelNum);
+		size_t index = (input ? 0 : channels(d, TRUE)) + infos[i].channelNum;
+		infos[i].buffers[0] = memory + index * size;
+		infos[i].buffers[1] = memory + (per_half + index) * size;
 	}
+	/* The graph follows the host's buffer size while it has buffers; if it
+	 * cannot (another program forces a quantum), the FIFOs adapt. */
+	request_clock(d, size, d->requested_rate);
+	graph_reaches(d, size, 0, QUANTUM_SWITCH_MS);
+	d->memory = memory;
 	memcpy(d->active, active, sizeof(active));
 	d->callbacks = callbacks;
 	d->buffer_size = size;
@@ -545,25 +665,36 @@ static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t 
 static ASIOError drv_disposeBuffers(IASIO *iface)
 {
 	struct driver *d = impl(iface);
+	struct asio_bridge_prepare_params prepare = { 0 };
 	ASIOError res;
 	if (!d->session)
 		return ASE_NotPresent;
 	if (!d->buffers)
 		return ASE_InvalidMode;
+	if (d->thread && GetCurrentThreadId() == d->thread_id)
+		return ASE_InvalidMode; /* the buffers are in use by this very callback */
 	if ((res = drv_stop(iface)) != ASE_OK)
 		return res;
+	prepare.session = d->session;
+	unix_call(ASIO_BRIDGE_UNIX_PREPARE, &prepare);
+	HeapFree(GetProcessHeap(), 0, d->memory);
+	d->memory = NULL;
+	request_clock(d, 0, d->requested_rate);
 	d->buffers = FALSE;
 	d->callbacks = NULL;
 	memset(d->active, 0, sizeof(d->active));
 	return ASE_OK;
 }
 
-/* Shows the settings in a window of its own, so the host never waits. */
+/* Shows the settings in a window of its own, so the host never waits. The
+ * thread holds a reference to this DLL and drops it as it exits, so the
+ * host may release the driver and unload it while the window is open. */
 static DWORD WINAPI control_panel_thread(void *arg)
 {
 	char *text = arg;
 	MessageBoxA(NULL, text, DRIVER_NAME, MB_OK | MB_ICONINFORMATION);
 	HeapFree(GetProcessHeap(), 0, text);
+	FreeLibraryAndExitThread(module_instance, 0);
 	return 0;
 }
 
@@ -572,25 +703,34 @@ static ASIOError drv_controlPanel(IASIO *iface)
 	struct driver *d = impl(iface);
 	char *text = HeapAlloc(GetProcessHeap(), 0, 1024);
 	struct asio_bridge_cycle c;
+	char path[MAX_PATH];
+	HMODULE self;
 	HANDLE thread;
 
 	if (!text)
 		return ASE_NoMemory;
 	if (d->session) {
+		int32_t in, out;
+		drv_getLatencies(iface, &in, &out);
 		c = current_cycle(d);
 		snprintf(text, 1024,
-			"Bridge node: %s\nChannels: %u in, %u out\nBuffer size: %u samples (the PipeWire quantum)\n"
+			"Bridge node: %s\nChannels: %u in, %u out\nPipeWire quantum: %u samples\n"
 			"Sample rate: %u Hz\nLatency: input %u, output %u samples\n\n"
-			"Buffer size and rate follow the PipeWire graph; route the bridge's ports with qpwgraph or pw-link.\n"
+			"Choose buffer size and rate in the DAW: the graph follows while the DAW runs.\n"
+			"Route the bridge's ports with qpwgraph or pw-link.\n"
 			"Settings: HKCU\\" SETTINGS_KEY " (Node, RealtimePriority),\n"
 			"or the environment variables ASIO_BRIDGE_NODE and ASIO_BRIDGE_RT_PRIORITY.",
 			d->shm->info.node_name, d->shm->info.n_inputs, d->shm->info.n_outputs, c.frames, c.rate,
-			c.upstream_latency, c.output_delay + c.downstream_latency);
+			(uint32_t)in, (uint32_t)out);
 	} else {
 		snprintf(text, 1024, "Not connected: %s", d->error);
 	}
-	thread = CreateThread(NULL, 0, control_panel_thread, text, 0, NULL);
+	GetModuleFileNameA(module_instance, path, sizeof(path));
+	self = LoadLibraryA(path);
+	thread = self ? CreateThread(NULL, 0, control_panel_thread, text, 0, NULL) : NULL;
 	if (!thread) {
+		if (self)
+			FreeLibrary(self);
 		HeapFree(GetProcessHeap(), 0, text);
 		return ASE_HWMalfunction;
 	}

@@ -1,6 +1,6 @@
-//! The driver's callback loop allocates nothing: the unix half's `wait`
-//! entry point (the one the PE half calls each cycle) and the completion
-//! store run under an allocator that fails any allocation while armed,
+//! The driver's callback loop allocates nothing: the unix half's `process`
+//! entry point (the one the PE half calls for each host buffer), FIFOs
+//! included, runs under an allocator that fails any allocation while armed,
 //! against a real daemon's bridge.
 
 use asio_bridge_tests::{fragment, Daemon};
@@ -9,7 +9,6 @@ use std::{
     alloc::{GlobalAlloc, Layout, System},
     cell::Cell,
     ffi::c_void,
-    sync::atomic::{AtomicU32, Ordering},
 };
 
 struct RtGuard;
@@ -40,27 +39,35 @@ fn call<T>(code: u32, params: &mut T) -> u32 {
 }
 
 #[test]
-fn the_wait_and_complete_loop_allocates_nothing() {
+fn the_process_loop_allocates_nothing() {
     let daemon = Daemon::start("callback-rt", &[("50-asio-bridge.conf", &fragment("50-asio-bridge.conf"))]);
     daemon.node("asio-bridge");
+    // Host buffers of half the quantum: two per cycle, through the FIFOs.
+    daemon.force_quantum(256);
     // SAFETY: the same process reads the daemon's runtime dir from here on.
     unsafe { std::env::set_var("XDG_RUNTIME_DIR", &daemon.runtime) };
     let mut attach = asio_bridge_attach_params { node: c"asio-bridge".as_ptr(), client: c"rt-test".as_ptr(), session: 0, shm: std::ptr::null_mut(), error: [0; 124] };
     assert_eq!(call(ASIO_BRIDGE_UNIX_ATTACH, &mut attach), 0, "{}", asio_bridge_abi::c_str(&attach.error));
-    // SAFETY: the mapping stays valid until detach; done_seq is a shared word.
-    let done = unsafe { &*(std::ptr::addr_of_mut!((*attach.shm).client.done_seq) as *const AtomicU32) };
-    let mut wait = asio_bridge_wait_params { session: attach.session, timeout_ms: 1000, ..Default::default() };
-    let mut cycles = 0;
+    let frames = 128u32;
+    let mut host = vec![0f32; 2 * 4 * frames as usize];
+    let mut prepare = asio_bridge_prepare_params { session: attach.session, buffers: host.as_mut_ptr(), frames, padding: 0 };
+    assert_eq!(call(ASIO_BRIDGE_UNIX_PREPARE, &mut prepare), 0);
+    let mut process = asio_bridge_process_params { session: attach.session, timeout_ms: 1000, ..Default::default() };
+    let mut blocks = 0;
     ARMED.with(|a| a.set(true));
     for _ in 0..200 {
-        if call(ASIO_BRIDGE_UNIX_WAIT, &mut wait) == 0 && wait.result == ASIO_BRIDGE_WAIT_CYCLE {
-            done.store(wait.seq, Ordering::Release);
-            cycles += 1;
+        if call(ASIO_BRIDGE_UNIX_PROCESS, &mut process) == 0 && process.result == ASIO_BRIDGE_PROCESS_BLOCK {
+            blocks += 1;
         }
     }
     let armed = ARMED.with(|a| a.replace(false));
     assert!(armed, "something allocated in the loop and disarmed the guard");
-    assert!(cycles > 150, "only {cycles} cycles");
+    assert!(blocks > 150, "only {blocks} host buffers");
+    assert_eq!(process.frames, 256);
+    // Pipelined: one quantum, plus nothing for the FIFO (128 divides 256).
+    assert_eq!((process.input_latency, process.output_latency), (0, 256));
+    prepare.buffers = std::ptr::null_mut();
+    assert_eq!(call(ASIO_BRIDGE_UNIX_PREPARE, &mut prepare), 0);
     let mut detach = asio_bridge_detach_params { session: attach.session };
     assert_eq!(call(ASIO_BRIDGE_UNIX_DETACH, &mut detach), 0);
 }

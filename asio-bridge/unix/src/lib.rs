@@ -7,7 +7,10 @@
 //! client runs. Every entry catches panics: unwinding into Wine would take
 //! the DAW down.
 
-use asio_bridge_client::{Session, WaitError};
+use asio_bridge_client::{
+    reblock::{priming, Channels, CycleInfo, Reblocker},
+    Cycle, Direction, Session, WaitError,
+};
 use std::{
     ffi::{c_void, CStr},
     panic::{catch_unwind, AssertUnwindSafe},
@@ -22,8 +25,11 @@ use sys::*;
 
 use static_assertions::const_assert_eq;
 const_assert_eq!(std::mem::size_of::<asio_bridge_attach_params>(), 8 + 8 + 8 + 8 + 124 + 4);
-const_assert_eq!(std::mem::size_of::<asio_bridge_wait_params>(), 56);
-const_assert_eq!(std::mem::offset_of!(asio_bridge_wait_params, position), 32);
+const_assert_eq!(std::mem::size_of::<asio_bridge_request_params>(), 24);
+const_assert_eq!(std::mem::size_of::<asio_bridge_latencies_params>(), 24);
+const_assert_eq!(std::mem::size_of::<asio_bridge_prepare_params>(), 24);
+const_assert_eq!(std::mem::size_of::<asio_bridge_process_params>(), 48);
+const_assert_eq!(std::mem::offset_of!(asio_bridge_process_params, nsec), 40);
 const_assert_eq!(std::mem::size_of::<asio_bridge_realtime_params>(), 8);
 
 type NtStatus = u32;
@@ -35,7 +41,8 @@ type UnixCall = unsafe extern "C" fn(*mut c_void) -> NtStatus;
 
 /// What Wine looks up in this library, indexed by `asio_bridge_unix_call`.
 #[no_mangle]
-pub static __wine_unix_call_funcs: [UnixCall; ASIO_BRIDGE_UNIX_CALL_COUNT as usize] = [attach, detach, wait, set_realtime];
+pub static __wine_unix_call_funcs: [UnixCall; ASIO_BRIDGE_UNIX_CALL_COUNT as usize] =
+    [attach, detach, request, latencies_for, prepare, process, set_realtime];
 
 /// Runs an entry with its params, mapping a NULL pointer and a panic to a status.
 fn entry<T>(args: *mut c_void, f: impl FnOnce(&mut T) -> NtStatus) -> NtStatus {
@@ -56,11 +63,87 @@ fn c_arg<'a>(p: *const std::ffi::c_char, default: &'a str) -> std::borrow::Cow<'
     unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned().into()
 }
 
-/// The handle is the Box of the session, owned by the PE half until detach.
-fn session<'a>(handle: u64) -> Option<&'a mut Session> {
+/// The host's buffers, as the PE half laid them out.
+struct HostBuffers {
+    base: *mut f32,
+    frames: usize,
+    inputs: u32,
+    outputs: u32,
+}
+
+impl HostBuffers {
+    fn channel(&mut self, half: u32, direction: Direction, ch: u32) -> &mut [f32] {
+        let per_half = (self.inputs + self.outputs) as usize;
+        let index = match direction {
+            Direction::Input => ch,
+            Direction::Output => self.inputs + ch,
+        } as usize;
+        assert!(half < 2 && index < per_half);
+        // SAFETY: the PE half allocated 2 * per_half * frames floats at
+        // `base` and keeps them until it releases them through `prepare`,
+        // which it does only with the callback thread stopped.
+        unsafe { std::slice::from_raw_parts_mut(self.base.add((half as usize * per_half + index) * self.frames), self.frames) }
+    }
+}
+
+/// One direction of one host half, as the reblocker sees it.
+struct HostHalf<'a>(&'a mut HostBuffers, u32, Direction);
+
+impl Channels for HostHalf<'_> {
+    fn channel(&mut self, ch: u32) -> &mut [f32] {
+        self.0.channel(self.1, self.2, ch)
+    }
+}
+
+/// The input or the output half of a graph cycle in the shared memory.
+struct CycleHalf<'a>(&'a mut Session, Cycle, Direction);
+
+impl Channels for CycleHalf<'_> {
+    fn channel(&mut self, ch: u32) -> &mut [f32] {
+        match self.2 {
+            // SAFETY: the node wrote this cycle's input half and does not
+            // touch it again before the next-but-one cycle; the reblocker
+            // only reads it.
+            Direction::Input => unsafe {
+                std::slice::from_raw_parts_mut(self.0.buffer_ptr(self.1.half, Direction::Input, ch), self.1.frames as usize)
+            },
+            Direction::Output => self.0.output_half(&self.1, ch),
+        }
+    }
+}
+
+/// The callback thread's state between host buffers.
+struct Engine {
+    host: HostBuffers,
+    reblocker: Reblocker,
+    /// The cycle being worked through, if its output half is not written yet.
+    cycle: Option<Cycle>,
+    /// The host half handed out last and not yet taken back.
+    handed_out: Option<u32>,
+    next_half: u32,
+    /// A cycle published before the host started has less than a quantum
+    /// left: it is completed with silence, not given to the host.
+    fresh: bool,
+}
+
+/// What a handle points at: the attachment and, while buffers exist, the engine.
+struct Driver {
+    session: Session,
+    engine: Option<Engine>,
+}
+
+/// The handle is the Box of the driver, owned by the PE half until detach.
+fn driver<'a>(handle: u64) -> Option<&'a mut Driver> {
     // SAFETY: handles come from `attach` and are used until `detach`; the PE
-    // half serialises calls on one session (only the callback thread waits).
-    unsafe { (handle as *mut Session).as_mut() }
+    // half serialises calls on one handle (only the callback thread calls
+    // `process`, and `prepare` only while it is stopped).
+    unsafe { (handle as *mut Driver).as_mut() }
+}
+
+/// Upstream latency for the input; the node's and the FIFOs' delay plus
+/// downstream latency for the output.
+fn latencies(cycle: &Cycle, delay: u32) -> (u32, u32) {
+    (cycle.upstream_latency, delay.saturating_add(cycle.downstream_latency))
 }
 
 unsafe extern "C" fn attach(args: *mut c_void) -> NtStatus {
@@ -70,7 +153,7 @@ unsafe extern "C" fn attach(args: *mut c_void) -> NtStatus {
         match Session::attach(&node, &client) {
             Ok(s) => {
                 p.shm = s.shm().cast_mut();
-                p.session = Box::into_raw(Box::new(s)) as u64;
+                p.session = Box::into_raw(Box::new(Driver { session: s, engine: None })) as u64;
                 STATUS_SUCCESS
             }
             Err(e) => {
@@ -85,33 +168,103 @@ unsafe extern "C" fn detach(args: *mut c_void) -> NtStatus {
     entry(args, |p: &mut asio_bridge_detach_params| {
         if p.session != 0 {
             // SAFETY: the handle is a Box from `attach`, detached once.
-            drop(unsafe { Box::from_raw(p.session as *mut Session) });
+            drop(unsafe { Box::from_raw(p.session as *mut Driver) });
             p.session = 0;
         }
         STATUS_SUCCESS
     })
 }
 
-/// The callback thread's wait: no allocation, no lock, a hard deadline.
-unsafe extern "C" fn wait(args: *mut c_void) -> NtStatus {
-    entry(args, |p: &mut asio_bridge_wait_params| {
-        let Some(s) = session(p.session) else { return STATUS_INVALID_PARAMETER };
-        match s.wait(Duration::from_millis(p.timeout_ms as u64)) {
-            Ok(c) => {
-                p.result = ASIO_BRIDGE_WAIT_CYCLE;
-                p.seq = c.seq;
-                p.half = c.half;
-                p.frames = c.frames;
-                p.rate = c.rate;
-                p.position = c.position;
-                p.nsec = c.nsec;
-                p.missed = c.missed;
-                p.late_cycles = c.late_cycles;
-            }
-            Err(WaitError::Timeout) => p.result = ASIO_BRIDGE_WAIT_TIMEOUT,
-            Err(WaitError::Detached) => p.result = ASIO_BRIDGE_WAIT_DETACHED,
-        }
+unsafe extern "C" fn request(args: *mut c_void) -> NtStatus {
+    entry(args, |p: &mut asio_bridge_request_params| {
+        let Some(d) = driver(p.session) else { return STATUS_INVALID_PARAMETER };
+        p.result = match d.session.request(p.quantum, p.rate) {
+            Ok(()) => 0,
+            Err(e) => e.raw_os_error().unwrap_or(libc::EIO),
+        };
         STATUS_SUCCESS
+    })
+}
+
+/// The latencies host buffers of `frames` will have on the graph as it runs.
+unsafe extern "C" fn latencies_for(args: *mut c_void) -> NtStatus {
+    entry(args, |p: &mut asio_bridge_latencies_params| {
+        let Some(d) = driver(p.session) else { return STATUS_INVALID_PARAMETER };
+        let cycle = d.session.latest();
+        let pipeline = if d.session.same_cycle() { 0 } else { cycle.frames };
+        (p.input, p.output) = latencies(&cycle, pipeline + priming(p.frames, cycle.frames));
+        STATUS_SUCCESS
+    })
+}
+
+unsafe extern "C" fn prepare(args: *mut c_void) -> NtStatus {
+    entry(args, |p: &mut asio_bridge_prepare_params| {
+        let Some(d) = driver(p.session) else { return STATUS_INVALID_PARAMETER };
+        d.engine = None;
+        if p.buffers.is_null() {
+            return STATUS_SUCCESS;
+        }
+        let l = *d.session.layout();
+        if p.frames == 0 || p.frames > l.max_frames {
+            return STATUS_INVALID_PARAMETER;
+        }
+        d.engine = Some(Engine {
+            host: HostBuffers { base: p.buffers, frames: p.frames as usize, inputs: l.n_inputs, outputs: l.n_outputs },
+            reblocker: Reblocker::new(p.frames, l.n_inputs, l.n_outputs, l.max_frames, d.session.same_cycle()),
+            cycle: None,
+            handed_out: None,
+            next_half: 0,
+            fresh: true,
+        });
+        STATUS_SUCCESS
+    })
+}
+
+/// The callback thread's call: no allocation, no lock, a hard deadline.
+unsafe extern "C" fn process(args: *mut c_void) -> NtStatus {
+    entry(args, |p: &mut asio_bridge_process_params| {
+        let Some(Driver { session, engine: Some(e) }) = driver(p.session) else { return STATUS_INVALID_PARAMETER };
+        if let Some(half) = e.handed_out.take() {
+            e.reblocker.end_block(&mut HostHalf(&mut e.host, half, Direction::Output));
+        }
+        let timeout = Duration::from_millis(p.timeout_ms as u64);
+        loop {
+            if let Some(cycle) = e.cycle {
+                if e.reblocker.next_block(&mut HostHalf(&mut e.host, e.next_half, Direction::Input)) {
+                    p.result = ASIO_BRIDGE_PROCESS_BLOCK;
+                    p.half = e.next_half;
+                    e.handed_out = Some(e.next_half);
+                    e.next_half ^= 1;
+                    (p.frames, p.rate, p.late_cycles, p.nsec) = (cycle.frames, cycle.rate, cycle.late_cycles, cycle.nsec);
+                    (p.input_latency, p.output_latency) = latencies(&cycle, e.reblocker.delay());
+                    return STATUS_SUCCESS;
+                }
+                let written = e.reblocker.end_cycle(&mut CycleHalf(session, cycle, Direction::Output));
+                session.complete_with(&cycle, written);
+                e.cycle = None;
+            }
+            let wait = if e.fresh { Duration::ZERO } else { timeout };
+            match session.wait(wait) {
+                Ok(cycle) if e.fresh => {
+                    e.fresh = false;
+                    session.complete_with(&cycle, 0);
+                }
+                Ok(cycle) => {
+                    let info = CycleInfo { frames: cycle.frames, missed: cycle.missed, late_cycles: cycle.late_cycles };
+                    e.reblocker.begin_cycle(info, &mut CycleHalf(session, cycle, Direction::Input));
+                    e.cycle = Some(cycle);
+                }
+                Err(WaitError::Timeout) if e.fresh => e.fresh = false,
+                Err(WaitError::Timeout) => {
+                    p.result = ASIO_BRIDGE_PROCESS_TIMEOUT;
+                    return STATUS_SUCCESS;
+                }
+                Err(WaitError::Detached) => {
+                    p.result = ASIO_BRIDGE_PROCESS_DETACHED;
+                    return STATUS_SUCCESS;
+                }
+            }
+        }
     })
 }
 
