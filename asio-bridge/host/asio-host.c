@@ -26,10 +26,20 @@ static const char usage[] =
 	"  run             play and record through all channels\n"
 	"     --seconds S  how long (default 5)\n"
 	"     --buffer N   buffer size (default: the driver's preferred)\n"
+	"     --rate HZ    sample rate (default: the driver's current)\n"
 	"     --tone HZ    sine on the outputs (default 440; 0 = silence)\n"
 	"     --loopback   output 1 carries a sample counter; input 1 is checked\n"
-	"                  for it bit-exactly and its delay is measured\n"
+	"                  for it bit-exactly and its delay is measured; silence\n"
+	"                  counts as dropouts, the stream resuming later after\n"
+	"                  silence as a latency shift, anything else as mismatches\n"
 	"     --no-timeinfo  refuse time info, so the driver uses bufferSwitch\n"
+	"                  When the driver asks for a reset or a new buffer size,\n"
+	"                  the host re-opens at the driver's preferred size, as a\n"
+	"                  DAW does, and the loopback check starts over.\n"
+	"  sweep           run --loopback for each buffer size at each rate\n"
+	"     --buffers LIST  comma-separated sizes (default 32,64,128,256,512,1024)\n"
+	"     --rates LIST    comma-separated rates (default 44100,48000,96000)\n"
+	"     --seconds S     per cell (default 1)\n"
 	"  conformance     call every IASIO method in and out of order and check\n"
 	"                  the return codes\n"
 	"Exit status: 0 all checks passed, 1 a check failed, 2 no driver or init\n"
@@ -55,13 +65,19 @@ static struct {
 	uint64_t out_samples, in_samples;
 	BOOL locked;
 	uint64_t offset, locked_samples, mismatches, first_mismatch, first_index_error;
+	uint64_t phase_start;   /* out_samples when the buffers were last opened */
+	uint64_t dropouts, silent_run, shifts;
+	volatile LONG reopen;   /* the driver asked for a reset or a new size */
+	BOOL stop_in_callback;  /* conformance: call stop() from the callback */
+	LONG stop_in_callback_result;
+	double stop_in_callback_ms;
 	/* An xrun (the driver reports an overload, or a callback is skipped)
 	 * loses audio around it; the check pauses for a few buffers and then
 	 * resumes at the same offset, so the latency must not have moved. */
 	LONG xruns;
 	uint64_t skip_until, skipped_samples;
 	float peak[64];
-	LONG resets, size_changes, latency_changes, overloads;
+	LONG resets, size_changes, latency_changes, overloads, rate_changes;
 	LARGE_INTEGER last_tick;
 	double *intervals;
 	size_t n_intervals, max_intervals;
@@ -111,7 +127,9 @@ static void process(int32_t index)
 					uint64_t m = rec.in_samples + s;
 					float v = buf[s], k = v * COUNTER_SCALE;
 					if (!rec.locked) {
-						if (v > 0 && k == floorf(k) && k <= COUNTER_PERIOD) {
+						/* Only this phase's counter: audio still in
+						 * flight from before a re-open is not. */
+						if (v > 0 && k == floorf(k) && k <= COUNTER_PERIOD && (uint64_t)k - 1 >= rec.phase_start) {
 							rec.offset = (m % COUNTER_PERIOD + COUNTER_PERIOD - ((uint64_t)k - 1)) % COUNTER_PERIOD;
 							rec.locked = TRUE;
 							rec.locked_samples++;
@@ -120,10 +138,24 @@ static void process(int32_t index)
 						rec.skipped_samples++;
 					} else {
 						float want = counter((m % COUNTER_PERIOD + COUNTER_PERIOD - rec.offset) % COUNTER_PERIOD);
-						if (memcmp(&v, &want, sizeof(v)) == 0)
+						uint64_t offset = (m % COUNTER_PERIOD + COUNTER_PERIOD - ((uint64_t)k - 1)) % COUNTER_PERIOD;
+						if (memcmp(&v, &want, sizeof(v)) == 0) {
 							rec.locked_samples++;
-						else if (rec.mismatches++ == 0)
+							rec.silent_run = 0;
+						} else if (v == 0.0f) {
+							rec.dropouts++;
+							rec.silent_run++;
+						} else if (v > 0 && k == floorf(k) && k <= COUNTER_PERIOD && (uint64_t)k - 1 >= rec.phase_start
+								&& offset > rec.offset && offset - rec.offset <= rec.silent_run) {
+							/* The stream went on after silence, later:
+							 * the latency grew, nothing was lost. */
+							rec.offset = offset;
+							rec.shifts++;
+							rec.locked_samples++;
+							rec.silent_run = 0;
+						} else if (rec.mismatches++ == 0) {
 							rec.first_mismatch = m;
+						}
 					}
 				}
 			}
@@ -141,6 +173,14 @@ static void process(int32_t index)
 	rec.in_samples += buffer_size;
 	rec.out_samples += buffer_size;
 	InterlockedIncrement(&rec.callbacks);
+	if (rec.stop_in_callback) {
+		LARGE_INTEGER t0, t1;
+		rec.stop_in_callback = FALSE;
+		QueryPerformanceCounter(&t0);
+		rec.stop_in_callback_result = asio->lpVtbl->stop(asio);
+		QueryPerformanceCounter(&t1);
+		rec.stop_in_callback_ms = (double)(t1.QuadPart - t0.QuadPart) * 1000.0 / freq.QuadPart;
+	}
 }
 
 static void cb_bufferSwitch(int32_t index, ASIOBool direct)
@@ -172,7 +212,8 @@ static ASIOTime *cb_bufferSwitchTimeInfo(ASIOTime *t, int32_t index, ASIOBool di
 static void cb_sampleRateDidChange(ASIOSampleRate rate)
 {
 	(void)rate;
-	InterlockedIncrement(&rec.resets);
+	InterlockedIncrement(&rec.rate_changes);
+	InterlockedExchange(&rec.reopen, 1);
 }
 
 static int32_t cb_asioMessage(int32_t selector, int32_t value, void *message, double *opt)
@@ -190,8 +231,8 @@ static int32_t cb_asioMessage(int32_t selector, int32_t value, void *message, do
 		return 0;
 	case kAsioEngineVersion: return 2;
 	case kAsioSupportsTimeInfo: return rec.time_info_offered;
-	case kAsioResetRequest: InterlockedIncrement(&rec.resets); return 1;
-	case kAsioBufferSizeChange: InterlockedIncrement(&rec.size_changes); return 1;
+	case kAsioResetRequest: InterlockedIncrement(&rec.resets); InterlockedExchange(&rec.reopen, 1); return 1;
+	case kAsioBufferSizeChange: InterlockedIncrement(&rec.size_changes); InterlockedExchange(&rec.reopen, 1); return 1;
 	case kAsioResyncRequest: return 1;
 	case kAsioLatenciesChanged: InterlockedIncrement(&rec.latency_changes); return 1;
 	case kAsioOverload: InterlockedIncrement(&rec.overloads); xrun(); return 1;
@@ -295,67 +336,194 @@ static int compare_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-static int cmd_run(double seconds, int32_t buffer, BOOL timeinfo)
+/* Creates buffers of `size` for every channel and starts; the loopback
+ * check starts over. Returns the first failing call's error. */
+static ASIOError open_buffers(int32_t size, int32_t *lin, int32_t *lout)
+{
+	ASIOError err;
+	int32_t i;
+	buffer_size = size;
+	for (i = 0; i < n_in + n_out && i < 128; i++) {
+		infos[i].isInput = i < n_in;
+		infos[i].channelNum = i < n_in ? i : i - n_in;
+	}
+	rec.locked = FALSE;
+	rec.silent_run = 0;
+	rec.phase_start = rec.out_samples;
+	rec.expected_position = 0;
+	rec.callbacks = 0;
+	InterlockedExchange(&rec.reopen, 0);
+	if ((err = asio->lpVtbl->createBuffers(asio, infos, n_in + n_out, size, &callbacks)) != ASE_OK)
+		return err;
+	asio->lpVtbl->getLatencies(asio, lin, lout);
+	asio->lpVtbl->getSampleRate(asio, &sample_rate);
+	return asio->lpVtbl->start(asio);
+}
+
+static void close_buffers(void)
+{
+	asio->lpVtbl->stop(asio);
+	asio->lpVtbl->disposeBuffers(asio);
+}
+
+static ASIOError set_rate(double rate)
+{
+	ASIOError err = asio->lpVtbl->setSampleRate(asio, rate);
+	char error[124] = "";
+	if (err != ASE_OK) {
+		asio->lpVtbl->getErrorMessage(asio, error);
+		printf("set_rate=%d\nerror=%s\n", (int)err, error);
+	}
+	asio->lpVtbl->getSampleRate(asio, &sample_rate);
+	return err;
+}
+
+/* One line per stretch between (re-)opens, and the loopback totals. */
+static uint64_t total_mismatches, total_dropouts, total_shifts;
+
+static void end_phase(LONG phase, int32_t lin, int32_t lout)
+{
+	if (rec.loopback)
+		printf("phase_%ld=buffer:%d rate:%.0f in:%d out:%d measured:%lld dropouts:%llu shifts:%llu mismatches:%llu\n",
+				phase, (int)buffer_size, sample_rate, (int)lin, (int)lout, rec.locked ? (long long)rec.offset : -1LL,
+				(unsigned long long)rec.dropouts, (unsigned long long)rec.shifts, (unsigned long long)rec.mismatches);
+	total_mismatches += rec.mismatches;
+	total_dropouts += rec.dropouts;
+	total_shifts += rec.shifts;
+	rec.mismatches = rec.dropouts = rec.shifts = 0;
+}
+
+static int cmd_run(double seconds, int32_t buffer, double rate, BOOL timeinfo)
 {
 	int32_t min, max, pref, gran, lin = -1, lout = -1, i;
+	LONG reopens = 0;
 	ASIOError err;
 	double expected;
+	DWORD start;
 	BOOL ok;
 
 	if (!init_driver())
 		return 2;
 	asio->lpVtbl->getChannels(asio, &n_in, &n_out);
+	if (rate > 0 && set_rate(rate) != ASE_OK)
+		return 1;
 	asio->lpVtbl->getBufferSize(asio, &min, &max, &pref, &gran);
 	asio->lpVtbl->getSampleRate(asio, &sample_rate);
-	buffer_size = buffer > 0 ? buffer : pref;
-	for (i = 0; i < n_in + n_out && i < 128; i++) {
-		infos[i].isInput = i < n_in;
-		infos[i].channelNum = i < n_in ? i : i - n_in;
-	}
 	rec.time_info_offered = timeinfo;
-	rec.max_intervals = (size_t)(seconds * sample_rate / (buffer_size > 0 ? buffer_size : 1)) + 1024;
+	rec.max_intervals = (size_t)(seconds * 192000 / (min > 0 ? min : 32)) + 1024;
 	rec.intervals = calloc(rec.max_intervals, sizeof(double));
-	if ((err = asio->lpVtbl->createBuffers(asio, infos, n_in + n_out, buffer_size, &callbacks)) != ASE_OK) {
-		printf("create_buffers=%d\n", (int)err);
+	if ((err = open_buffers(buffer > 0 ? buffer : pref, &lin, &lout)) != ASE_OK) {
+		printf("open=%d\n", (int)err);
 		return 1;
 	}
-	asio->lpVtbl->getLatencies(asio, &lin, &lout);
-	if ((err = asio->lpVtbl->start(asio)) != ASE_OK) {
-		printf("start=%d\n", (int)err);
-		return 1;
+	start = GetTickCount();
+	while (GetTickCount() - start < (DWORD)(seconds * 1000)) {
+		Sleep(10);
+		if (!rec.reopen)
+			continue;
+		/* What a DAW does on kAsioResetRequest or kAsioBufferSizeChange. */
+		close_buffers();
+		end_phase(reopens, lin, lout);
+		asio->lpVtbl->getBufferSize(asio, &min, &max, &pref, &gran);
+		reopens++;
+		if ((err = open_buffers(pref, &lin, &lout)) != ASE_OK) {
+			printf("reopen=%d\n", (int)err);
+			return 1;
+		}
 	}
-	Sleep((DWORD)(seconds * 1000));
-	asio->lpVtbl->stop(asio);
-	asio->lpVtbl->disposeBuffers(asio);
+	close_buffers();
+	end_phase(reopens, lin, lout);
 
 	expected = seconds * sample_rate / buffer_size;
 	qsort(rec.intervals, rec.n_intervals, sizeof(double), compare_double);
 	printf("buffer_size=%d\nsample_rate=%.0f\ninput_latency=%d\noutput_latency=%d\n",
 			(int)buffer_size, sample_rate, (int)lin, (int)lout);
-	printf("callbacks=%ld\nexpected_callbacks=%.0f\n", rec.callbacks, expected);
+	printf("callbacks=%ld\nexpected_callbacks=%.0f\nreopens=%ld\n", rec.callbacks, expected, reopens);
 	printf("index_errors=%ld\nposition_errors=%ld\nflag_errors=%ld\nused_time_info=%d\n",
 			rec.index_errors, rec.position_errors, rec.flag_errors, rec.used_time_info);
 	if (rec.index_errors)
 		printf("first_index_error_ms=%.1f\n", rec.first_index_error * 1000.0 / sample_rate);
-	printf("reset_requests=%ld\nbuffer_size_changes=%ld\nlatency_changes=%ld\noverloads=%ld\n",
-			rec.resets, rec.size_changes, rec.latency_changes, rec.overloads);
+	printf("reset_requests=%ld\nbuffer_size_changes=%ld\nrate_changes=%ld\nlatency_changes=%ld\noverloads=%ld\n",
+			rec.resets, rec.size_changes, rec.rate_changes, rec.latency_changes, rec.overloads);
 	if (rec.n_intervals)
 		printf("interval_p50_us=%.0f\ninterval_p99_us=%.0f\ninterval_max_us=%.0f\n",
 				rec.intervals[rec.n_intervals / 2], rec.intervals[(size_t)(rec.n_intervals * 0.99)],
 				rec.intervals[rec.n_intervals - 1]);
 	for (i = 0; i < n_in && i < 64; i++)
 		printf("input_peak_%d=%.4f\n", (int)i, rec.peak[i]);
-	ok = rec.position_errors == 0 && rec.flag_errors == 0 && rec.callbacks >= 0.9 * expected;
+	/* Callbacks are counted from the last (re-)open. */
+	ok = rec.position_errors == 0 && rec.flag_errors == 0 && (reopens || rec.callbacks >= 0.9 * expected);
 	if (rec.loopback) {
 		printf("loopback_offset=%lld\nloopback_mismatches=%llu\nloopback_locked_samples=%llu\n",
-				rec.locked ? (long long)rec.offset : -1LL, (unsigned long long)rec.mismatches,
+				rec.locked ? (long long)rec.offset : -1LL, (unsigned long long)total_mismatches,
 				(unsigned long long)rec.locked_samples);
-		if (rec.mismatches)
+		if (total_mismatches)
 			printf("loopback_first_mismatch_ms=%.1f\n", rec.first_mismatch * 1000.0 / sample_rate);
+		printf("loopback_dropouts=%llu\nloopback_latency_shifts=%llu\n",
+				(unsigned long long)total_dropouts, (unsigned long long)total_shifts);
 		printf("xruns=%ld\nxrun_skipped_samples=%llu\n", rec.xruns, (unsigned long long)rec.skipped_samples);
-		ok = ok && rec.locked && rec.mismatches == 0;
+		ok = ok && rec.locked && total_mismatches == 0;
 	}
 	return ok ? 0 : 1;
+}
+
+/* Parses "a,b,c" into at most `max` numbers; returns how many. */
+static int parse_list(const char *text, double *out, int max)
+{
+	int n = 0;
+	char *end;
+	while (*text && n < max) {
+		out[n++] = strtod(text, &end);
+		if (end == text)
+			return 0;
+		text = *end == ',' ? end + 1 : end;
+	}
+	return n;
+}
+
+/* One loopback run per buffer size and rate: one line per cell. */
+static int cmd_sweep(const char *buffers, const char *rates, double seconds)
+{
+	double sizes[16], hz[8];
+	int n_sizes = parse_list(buffers, sizes, 16), n_rates = parse_list(rates, hz, 8), r, b, failed = 0;
+
+	if (!n_sizes || !n_rates) {
+		fprintf(stderr, "asio-host: --buffers and --rates take comma-separated numbers\n");
+		return 2;
+	}
+	if (!init_driver())
+		return 2;
+	asio->lpVtbl->getChannels(asio, &n_in, &n_out);
+	rec.loopback = TRUE;
+	rec.time_info_offered = TRUE;
+	for (r = 0; r < n_rates; r++) {
+		if (set_rate(hz[r]) != ASE_OK) {
+			printf("cell_%.0f=rate refused\n", hz[r]);
+			failed++;
+			continue;
+		}
+		for (b = 0; b < n_sizes; b++) {
+			int32_t lin = -1, lout = -1;
+			ASIOError err;
+			rec.mismatches = rec.dropouts = rec.shifts = 0;
+			rec.xruns = rec.overloads = 0;
+			if ((err = open_buffers((int32_t)sizes[b], &lin, &lout)) != ASE_OK) {
+				printf("cell_%.0f_%.0f=open failed %d\n", hz[r], sizes[b], (int)err);
+				failed++;
+				close_buffers();
+				continue;
+			}
+			Sleep((DWORD)(seconds * 1000));
+			close_buffers();
+			printf("cell_%.0f_%.0f=rate:%.0f buffer:%d in:%d out:%d measured:%lld mismatches:%llu dropouts:%llu shifts:%llu xruns:%ld callbacks:%ld\n",
+					hz[r], sizes[b], sample_rate, (int)buffer_size, (int)lin, (int)lout,
+					rec.locked ? (long long)rec.offset : -1LL, (unsigned long long)rec.mismatches,
+					(unsigned long long)rec.dropouts, (unsigned long long)rec.shifts, rec.xruns, rec.callbacks);
+			failed += !rec.locked || rec.mismatches || rec.dropouts || rec.shifts;
+		}
+	}
+	printf("sweep_failures=%d\n", failed);
+	return failed ? 1 : 0;
 }
 
 /* ---- conformance ------------------------------------------------------- */
@@ -468,6 +636,10 @@ static int cmd_conformance(void)
 		infos[i].channelNum = i < n_in ? i : i - n_in;
 	}
 	CHECK("create_size_0", v->createBuffers(asio, infos, n_in + n_out, 0, &callbacks), ASE_InvalidMode);
+	CHECK("create_size_below_min", v->createBuffers(asio, infos, n_in + n_out, a - 1, &callbacks), ASE_InvalidMode);
+	CHECK("create_size_above_max", v->createBuffers(asio, infos, n_in + n_out, b + 1, &callbacks), ASE_InvalidMode);
+	if (d == -1)
+		CHECK("create_size_not_power_of_two", v->createBuffers(asio, infos, n_in + n_out, 3 * a, &callbacks), ASE_InvalidMode);
 	CHECK("create_size_huge", v->createBuffers(asio, infos, n_in + n_out, 1000000, &callbacks), ASE_InvalidMode);
 	CHECK("create_no_channels", v->createBuffers(asio, infos, 0, buffer_size, &callbacks), ASE_InvalidParameter);
 	bad.isInput = TRUE;
@@ -505,6 +677,18 @@ static int cmd_conformance(void)
 	CHECK("no_callback_after_stop", callbacks_after(200), 0);
 	CHECK("dispose", v->disposeBuffers(asio), ASE_OK);
 
+	CHECK("create_for_stop_in_callback", v->createBuffers(asio, infos, n_in + n_out, buffer_size, &callbacks), ASE_OK);
+	rec.stop_in_callback_result = -1;
+	rec.stop_in_callback = TRUE;
+	CHECK("start_for_stop_in_callback", v->start(asio), ASE_OK);
+	Sleep(500);
+	CHECK("stop_in_callback", rec.stop_in_callback_result, ASE_OK);
+	CHECK("stop_in_callback_returns_at_once", rec.stop_in_callback_ms < 50, 1);
+	CHECK("no_callback_after_stop_in_callback", callbacks_after(200), 0);
+	CHECK("start_after_stop_in_callback", v->start(asio), ASE_OK);
+	CHECK("callbacks_after_stop_in_callback", callbacks_after(300) > 0, 1);
+	CHECK("dispose_after_stop_in_callback", v->disposeBuffers(asio), ASE_OK);
+
 	t0 = GetTickCount();
 	check("control_panel", v->controlPanel(asio), ASE_OK, ASE_NotPresent);
 	CHECK("control_panel_returns", GetTickCount() - t0 < 2000, 1);
@@ -518,7 +702,9 @@ static int cmd_conformance(void)
 int main(int argc, char **argv)
 {
 	const char *driver = "PipeWire ASIO Bridge", *cmd = NULL;
-	double seconds = 5;
+	double seconds = 5, rate = 0;
+	const char *buffers = "32,64,128,256,512,1024", *rates = "44100,48000,96000";
+	BOOL seconds_given = FALSE;
 	int32_t buffer = 0;
 	BOOL timeinfo = TRUE;
 	int i, res;
@@ -526,7 +712,10 @@ int main(int argc, char **argv)
 	rec.tone_hz = 440;
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--driver") && i + 1 < argc) driver = argv[++i];
-		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]), seconds_given = TRUE;
+		else if (!strcmp(argv[i], "--rate") && i + 1 < argc) rate = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--buffers") && i + 1 < argc) buffers = argv[++i];
+		else if (!strcmp(argv[i], "--rates") && i + 1 < argc) rates = argv[++i];
 		else if (!strcmp(argv[i], "--buffer") && i + 1 < argc) buffer = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--tone") && i + 1 < argc) rec.tone_hz = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--loopback")) rec.loopback = TRUE;
@@ -535,7 +724,7 @@ int main(int argc, char **argv)
 		else if (!cmd && argv[i][0] != '-') cmd = argv[i];
 		else { fprintf(stderr, "asio-host: unknown argument '%s'\n\n%s", argv[i], usage); return 2; }
 	}
-	if (!cmd || (strcmp(cmd, "info") && strcmp(cmd, "run") && strcmp(cmd, "conformance"))) {
+	if (!cmd || (strcmp(cmd, "info") && strcmp(cmd, "run") && strcmp(cmd, "sweep") && strcmp(cmd, "conformance"))) {
 		fputs(usage, stderr);
 		return 2;
 	}
@@ -546,7 +735,9 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "info"))
 		res = cmd_info();
 	else if (!strcmp(cmd, "run"))
-		res = cmd_run(seconds, buffer, timeinfo);
+		res = cmd_run(seconds, buffer, rate, timeinfo);
+	else if (!strcmp(cmd, "sweep"))
+		res = cmd_sweep(buffers, rates, seconds_given ? seconds : 1);
 	else
 		res = cmd_conformance();
 	if (asio)

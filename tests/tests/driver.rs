@@ -80,6 +80,8 @@ fn loopback(quantum: u32, seconds: u32, strict: bool) {
     assert!(out.status.success(), "{ctx}");
     assert_eq!(r.num("buffer_size"), quantum as f64, "{ctx}");
     assert_eq!(r.num("loopback_mismatches"), 0.0, "{ctx}");
+    // Outside the pauses around reported xruns, not one sample is missing.
+    assert_eq!((r.num("loopback_dropouts"), r.num("loopback_latency_shifts")), (0.0, 0.0), "{ctx}");
     assert!(r.num("loopback_locked_samples") > 0.5 * seconds as f64 * 48000.0, "{ctx}");
     let reported = r.num("input_latency") + r.num("output_latency");
     assert_eq!(r.num("loopback_offset"), reported + quantum as f64, "measured round trip vs reported latency + one loop quantum: {ctx}");
@@ -114,16 +116,30 @@ fn loopback_is_bit_exact_at_quantum_1024() {
     loopback(1024, 3, true);
 }
 
+/// The quantum the graph runs, as the reference client sees it.
+fn graph_quantum(daemon: &Daemon) -> f64 {
+    let out = run_with_timeout(daemon.client().args(["--seconds", "0.5"]), Duration::from_secs(10));
+    report(&out.stdout).num("frames")
+}
+
 #[test]
-fn a_killed_host_leaves_the_daemon_running_and_the_node_free() {
+fn a_killed_host_leaves_the_daemon_running_the_node_free_and_the_quantum_restored() {
     let mut daemon = bridge();
     daemon.node("asio-bridge");
+    let before = graph_quantum(&daemon);
+    assert_ne!(before, 64.0);
     let prefix = Prefix::create(&daemon.dir, &daemon);
-    let host = prefix.wine().arg(asio_bridge_tests::stage().join("bin/asio-host.exe")).args(["run", "--seconds", "60"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
-    // Wait until the host holds the bridge: a probe is refused as busy.
+    let host = prefix.wine().arg(asio_bridge_tests::stage().join("bin/asio-host.exe")).args(["run", "--buffer", "64", "--seconds", "60"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    // Wait until the host holds the bridge (a probe is refused as busy)
+    // and has made the graph run its buffer size.
     daemon.wait_until("the host attaches", Duration::from_secs(60), || {
         let out = run_with_timeout(daemon.client().args(["--seconds", "0"]), Duration::from_secs(10));
         report(&out.stdout).get("busy").map(String::as_str) == Some("1")
+    });
+    daemon.wait_until("the graph runs the host's 64", Duration::from_secs(10), || {
+        daemon.dump().iter().any(|o| {
+            asio_bridge_tests::is_type(o, "Node") && asio_bridge_tests::props(o)["node.force-quantum"].to_string().trim_matches('"') == "64"
+        })
     });
     // The Windows process is the host's own pid (wine execs the loader).
     // SAFETY: signalling our own child.
@@ -139,7 +155,9 @@ fn a_killed_host_leaves_the_daemon_running_and_the_node_free() {
         ok
     });
     assert!(killed.elapsed() < Duration::from_secs(5));
-    assert!(report(&attached.unwrap().stdout).num("cycles") > 0.0);
+    let attached = report(&attached.unwrap().stdout);
+    assert!(attached.num("cycles") > 0.0);
+    assert_eq!(attached.num("frames"), before, "the dead host's buffer size stayed forced on the graph");
     assert!(daemon.alive());
 }
 

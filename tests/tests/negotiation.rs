@@ -1,0 +1,154 @@
+//! Buffer size, sample rate and latency negotiated between the ASIO host,
+//! the driver and the graph: a real daemon, a real Wine prefix, the
+//! project's ASIO host.
+
+use asio_bridge_tests::{fragment, output_text, props, report, run_with_timeout, stage, wine::Prefix, Daemon, Report};
+use std::{process::Stdio, thread::sleep, time::Duration};
+
+const MODULE_FRAGMENT: &str = "50-asio-bridge.conf";
+const RATES: &str = "asio.rates=[44100,48000,96000]";
+
+/// A daemon that allows three rates, with a pipelined bridge and a
+/// same-cycle bridge that may ask for them, each looped back out_1 -> in_1.
+fn daemon(name: &str) -> Daemon {
+    let text = fragment(MODULE_FRAGMENT)
+        .replace("asio.inputs=2 asio.outputs=2\"", &format!("asio.inputs=2 asio.outputs=2 {RATES}\""))
+        .replace(
+            "context.modules = [",
+            &format!("context.modules = [\n    {{ name = libpipewire-module-spa-node args = \"api.asio.bridge node.name=asio-bridge-same-cycle asio.mode=same-cycle {RATES}\" }}"),
+        );
+    assert!(text.contains(&format!("asio.outputs=2 {RATES}")) && text.contains("asio.mode=same-cycle"), "{text}");
+    let clock = "context.properties = { default.clock.allowed-rates = [ 44100 48000 96000 ] }\n";
+    let daemon = Daemon::start(name, &[("10-clock.conf", clock), (MODULE_FRAGMENT, &text)]);
+    for node in ["asio-bridge", "asio-bridge-same-cycle"] {
+        daemon.node(node);
+        daemon.link(&format!("{node}:out_1"), &format!("{node}:in_1"));
+    }
+    daemon
+}
+
+/// The quantum and rate the graph runs, as the reference client sees them
+/// on `node` (which must be free).
+fn graph_clock(daemon: &Daemon, node: &str) -> (f64, f64) {
+    let out = run_with_timeout(daemon.client().args(["--node", node, "--seconds", "0.5"]), Duration::from_secs(10));
+    let r = report(&out.stdout);
+    (r.num("frames"), r.num("rate"))
+}
+
+fn settings(daemon: &Daemon, key: &str, value: u32) {
+    let out = daemon.cmd("pw-metadata").args(["-n", "settings", "0", key, &value.to_string()]).output().unwrap();
+    assert!(out.status.success(), "{}", output_text(&out));
+}
+
+/// One sweep cell as the host printed it: `rate:R buffer:N in:I out:O measured:M ...`.
+fn cell(line: &str) -> std::collections::HashMap<&str, i64> {
+    line.split_whitespace().filter_map(|kv| kv.split_once(':')).filter_map(|(k, v)| v.parse().ok().map(|v| (k, v))).collect()
+}
+
+#[test]
+fn sweep_round_trip_equals_reported_latency_in_every_cell() {
+    let daemon = daemon("sweep");
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let before = graph_clock(&daemon, "asio-bridge");
+    let mut table = vec![format!("{:<11} {:>6} {:>6} {:>7} {:>7} {:>9} {:>6} {:>6}", "mode", "rate", "buffer", "in", "out", "measured", "loop", "xruns")];
+    let mut failures = Vec::new();
+    for (mode, node) in [("pipelined", "asio-bridge"), ("same-cycle", "asio-bridge-same-cycle")] {
+        let mut host = prefix.wine();
+        host.env("ASIO_BRIDGE_NODE", node).arg(stage().join("bin/asio-host.exe")).args(["sweep", "--seconds", "1.5"]);
+        let out = run_with_timeout(&mut host, Duration::from_secs(300));
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        for line in text.lines().filter(|l| l.starts_with("cell_")) {
+            let value = line.split_once('=').unwrap().1;
+            let c = cell(value);
+            let (Some(&rate), Some(&buffer), Some(&lin), Some(&lout), Some(&measured)) =
+                (c.get("rate"), c.get("buffer"), c.get("in"), c.get("out"), c.get("measured"))
+            else {
+                failures.push(format!("{mode}: {line}"));
+                continue;
+            };
+            // The loop out_1 -> in_1 inside the graph adds one quantum, which
+            // is the host's buffer size when the graph follows it.
+            let looped = measured - lin - lout;
+            table.push(format!("{mode:<11} {rate:>6} {buffer:>6} {lin:>7} {lout:>7} {measured:>9} {looped:>6} {:>6}", c.get("xruns").copied().unwrap_or(-1)));
+            if looped != buffer || c.get("mismatches") != Some(&0) {
+                failures.push(format!("{mode}: {line}"));
+            }
+        }
+        if !out.status.success() {
+            failures.push(format!("{mode}: {}", output_text(&out)));
+        }
+    }
+    println!("{}", table.join("\n"));
+    assert!(failures.is_empty(), "{}\n{}\n{}", table.join("\n"), failures.join("\n"), daemon.log());
+    assert_eq!(table.len(), 1 + 2 * 18, "{}", table.join("\n"));
+    assert_eq!(graph_clock(&daemon, "asio-bridge"), before, "the graph did not return to its quantum and rate");
+}
+
+#[test]
+fn pipelined_out_ports_announce_one_quantum_and_same_cycle_none() {
+    let daemon = daemon("ports");
+    for (node, quanta) in [("asio-bridge", 1.0), ("asio-bridge-same-cycle", 0.0)] {
+        let ports = daemon.ports(node);
+        let out = ports.iter().find(|p| props(p)["port.name"] == "out_1").unwrap();
+        let latency = out["info"]["params"]["Latency"].as_array().cloned().unwrap_or_default();
+        let capture = latency.iter().find(|l| l["direction"] == "Output").unwrap_or_else(|| panic!("{node}: {out}"));
+        assert_eq!((capture["minQuantum"].as_f64(), capture["maxQuantum"].as_f64()), (Some(quanta), Some(quanta)), "{node}: {out}");
+    }
+}
+
+/// Another program forces the quantum, then the rate, while the host runs
+/// a loopback at 256: the host is told (kAsioBufferSizeChange,
+/// sampleRateDidChange) and re-opens, no sample is ever wrong or repeated,
+/// and after each re-open the round trip again equals the reported latency.
+///
+/// What silence the changes may cost, per stretch between re-opens:
+/// - the quantum growing from 256 to 512: the loop itself (out_1 -> in_1,
+///   one quantum late) has only 256 frames for the first 512-frame cycle,
+///   so in_1 gets 256 frames of silence and the loop's delay grows to the
+///   new quantum. Pipelined, the bridge adds the same once more: it plays a
+///   cycle's output one cycle later, and the host made only 256 frames for
+///   the first 512-frame cycle; rather than drop audio, the bridge plays
+///   silence and reports the grown latency (kAsioLatenciesChanged).
+/// - the rate change: PipeWire reconfigures the graph, which costs at most
+///   one quantum.
+/// The host checks that the stream only ever resumes later after silence.
+#[test]
+fn outside_quantum_and_rate_changes_reach_the_host_and_never_corrupt_audio() {
+    let daemon = daemon("outside");
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let mut failures = Vec::new();
+    const LOOP_GROWTH: i64 = 512 - 256;
+    for (node, growth_silence) in [("asio-bridge", 256 + LOOP_GROWTH), ("asio-bridge-same-cycle", LOOP_GROWTH)] {
+        settings(&daemon, "clock.force-quantum", 0);
+        settings(&daemon, "clock.force-rate", 0);
+        let mut cmd = prefix.wine();
+        cmd.env("ASIO_BRIDGE_NODE", node)
+            .arg(stage().join("bin/asio-host.exe"))
+            .args(["run", "--loopback", "--buffer", "256", "--rate", "48000", "--seconds", "9"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let host = cmd.spawn().unwrap();
+        sleep(Duration::from_secs(4));
+        settings(&daemon, "clock.force-quantum", 512);
+        sleep(Duration::from_secs(2));
+        settings(&daemon, "clock.force-rate", 96000);
+        let out = host.wait_with_output().unwrap();
+        let (r, ctx) = (report(&out.stdout), format!("{node}: {}", output_text(&out)));
+        println!("{ctx}");
+        let phases: Vec<_> = (0..3).map(|i| cell(r.get(&format!("phase_{i}")).map_or("", String::as_str))).collect();
+        let ok = out.status.success()
+            && r.num("loopback_mismatches") == 0.0
+            && r.num("reopens") == 2.0
+            && r.num("buffer_size_changes") >= 1.0
+            && r.num("rate_changes") >= 1.0
+            && (r.num("buffer_size"), r.num("sample_rate")) == (512.0, 96000.0)
+            && phases[0].get("dropouts").is_some_and(|&d| d <= growth_silence)
+            && phases[1].get("dropouts").is_some_and(|&d| d <= 512)
+            && phases[2].get("dropouts") == Some(&0)
+            && phases[1..].iter().all(|p| p.get("measured") == Some(&(p["in"] + p["out"] + p["buffer"])));
+        if !ok {
+            failures.push(ctx);
+        }
+    }
+    assert!(failures.is_empty(), "{}\n{}", failures.join("\n"), daemon.log());
+}
