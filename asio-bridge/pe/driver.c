@@ -249,10 +249,11 @@ static void notify_changes(struct driver *d, const struct asio_bridge_process_pa
 	if (d->system_time == 0) {
 		d->late_seen = p->late_cycles;
 		d->rate_seen = p->rate;
-		d->quantum_seen = p->frames;
-		return;
+		/* A graph that never ran the host's size (someone else holds the
+		 * quantum): ask the host to follow, where it can. */
+		d->quantum_seen = size_allowed(d, p->frames) ? (uint32_t)d->buffer_size : p->frames;
 	}
-	if (p->late_cycles != d->late_seen) {
+	if (d->system_time != 0 && p->late_cycles != d->late_seen) {
 		d->late_seen = p->late_cycles;
 		if (host_supports(d, kAsioOverload))
 			host_message(d, kAsioOverload, 0);
@@ -270,7 +271,7 @@ static void notify_changes(struct driver *d, const struct asio_bridge_process_pa
 		    && !(host_supports(d, kAsioBufferSizeChange) && host_message(d, kAsioBufferSizeChange, p->frames) == 1))
 			request_reset(d);
 	}
-	if (latencies && host_supports(d, kAsioLatenciesChanged))
+	if (latencies && d->system_time != 0 && host_supports(d, kAsioLatenciesChanged))
 		host_message(d, kAsioLatenciesChanged, 0);
 }
 

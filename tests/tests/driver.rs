@@ -60,6 +60,10 @@ fn info_reports_the_node_as_the_driver_sees_it() {
     assert_eq!(r.str("driver_name"), "PipeWire ASIO Bridge");
     assert_eq!((r.num("inputs"), r.num("outputs")), (2.0, 2.0));
     assert_eq!(r.num("buffer_preferred"), 256.0, "{}", output_text(&out));
+    // The shipped bridge's limits: PipeWire's default clock settings.
+    let limits = ["buffer_min", "buffer_max", "buffer_granularity"].map(|k| r.num(k));
+    assert_eq!(limits, [32.0, 2048.0, -1.0], "{}", output_text(&out));
+    assert_eq!((r.num("can_rate_48000"), r.num("can_rate_44100")), (1.0, 0.0), "{}", output_text(&out));
     assert_eq!(r.num("sample_rate"), 48000.0);
     assert_eq!((r.num("input_latency"), r.num("output_latency")), (0.0, 256.0), "{}", output_text(&out));
     assert!(r.str("channel_in_0").starts_with("in_1"), "{}", output_text(&out));

@@ -11,15 +11,21 @@ const RATES: &str = "asio.rates=[44100,48000,96000]";
 /// A daemon that allows three rates, with a pipelined bridge and a
 /// same-cycle bridge that may ask for them, each looped back out_1 -> in_1.
 fn daemon(name: &str) -> Daemon {
+    daemon_with(name, "", "")
+}
+
+/// `daemon` with more context properties and bridge settings.
+fn daemon_with(name: &str, context: &str, bridge: &str) -> Daemon {
+    let args = format!("{RATES} {bridge}");
     let text = fragment(MODULE_FRAGMENT)
-        .replace("asio.inputs=2 asio.outputs=2\"", &format!("asio.inputs=2 asio.outputs=2 {RATES}\""))
+        .replace("asio.inputs=2 asio.outputs=2\"", &format!("asio.inputs=2 asio.outputs=2 {args}\""))
         .replace(
             "context.modules = [",
-            &format!("context.modules = [\n    {{ name = libpipewire-module-spa-node args = \"api.asio.bridge node.name=asio-bridge-same-cycle asio.mode=same-cycle {RATES}\" }}"),
+            &format!("context.modules = [\n    {{ name = libpipewire-module-spa-node args = \"api.asio.bridge node.name=asio-bridge-same-cycle asio.mode=same-cycle {args}\" }}"),
         );
-    assert!(text.contains(&format!("asio.outputs=2 {RATES}")) && text.contains("asio.mode=same-cycle"), "{text}");
-    let clock = "context.properties = { default.clock.allowed-rates = [ 44100 48000 96000 ] }\n";
-    let daemon = Daemon::start(name, &[("10-clock.conf", clock), (MODULE_FRAGMENT, &text)]);
+    assert!(text.contains(&format!("asio.outputs=2 {args}")) && text.contains("asio.mode=same-cycle"), "{text}");
+    let clock = format!("context.properties = {{ default.clock.allowed-rates = [ 44100 48000 96000 ] {context} }}\n");
+    let daemon = Daemon::start(name, &[("10-clock.conf", &clock), (MODULE_FRAGMENT, &text)]);
     for node in ["asio-bridge", "asio-bridge-same-cycle"] {
         daemon.node(node);
         daemon.link(&format!("{node}:out_1"), &format!("{node}:in_1"));
@@ -45,32 +51,36 @@ fn cell(line: &str) -> std::collections::HashMap<&str, i64> {
     line.split_whitespace().filter_map(|kv| kv.split_once(':')).filter_map(|(k, v)| v.parse().ok().map(|v| (k, v))).collect()
 }
 
-#[test]
-fn sweep_round_trip_equals_reported_latency_in_every_cell() {
-    let daemon = daemon("sweep");
-    let prefix = Prefix::create(&daemon.dir, &daemon);
-    let before = graph_clock(&daemon, "asio-bridge");
-    let mut table = vec![format!("{:<11} {:>6} {:>6} {:>7} {:>7} {:>9} {:>6} {:>6}", "mode", "rate", "buffer", "in", "out", "measured", "loop", "xruns")];
-    let mut failures = Vec::new();
+const TABLE_HEADER: &str = "mode          rate buffer graph      in     out  measured   loop  xruns";
+
+/// Runs the host's sweep on both bridges and checks every cell: the
+/// measured round trip is the reported input + output latency plus the
+/// loop's one quantum (`graph(buffer)`: the quantum the graph runs), with
+/// no wrong, missing or shifted sample. Returns the table rows and what
+/// failed.
+fn sweep(daemon: &Daemon, prefix: &Prefix, args: &[&str], graph: impl Fn(i64) -> i64) -> (Vec<String>, Vec<String>) {
+    let (mut rows, mut failures) = (Vec::new(), Vec::new());
     for (mode, node) in [("pipelined", "asio-bridge"), ("same-cycle", "asio-bridge-same-cycle")] {
         let mut host = prefix.wine();
-        host.env("ASIO_BRIDGE_NODE", node).arg(stage().join("bin/asio-host.exe")).args(["sweep", "--seconds", "1.5"]);
+        host.env("ASIO_BRIDGE_NODE", node).arg(stage().join("bin/asio-host.exe")).arg("sweep").args(args);
         let out = run_with_timeout(&mut host, Duration::from_secs(300));
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         for line in text.lines().filter(|l| l.starts_with("cell_")) {
-            let value = line.split_once('=').unwrap().1;
-            let c = cell(value);
+            let c = cell(line.split_once('=').unwrap().1);
             let (Some(&rate), Some(&buffer), Some(&lin), Some(&lout), Some(&measured)) =
                 (c.get("rate"), c.get("buffer"), c.get("in"), c.get("out"), c.get("measured"))
             else {
                 failures.push(format!("{mode}: {line}"));
                 continue;
             };
-            // The loop out_1 -> in_1 inside the graph adds one quantum, which
-            // is the host's buffer size when the graph follows it.
             let looped = measured - lin - lout;
-            table.push(format!("{mode:<11} {rate:>6} {buffer:>6} {lin:>7} {lout:>7} {measured:>9} {looped:>6} {:>6}", c.get("xruns").copied().unwrap_or(-1)));
-            if looped != buffer || c.get("mismatches") != Some(&0) {
+            let quantum = graph(buffer);
+            rows.push(format!(
+                "{mode:<11} {rate:>6} {buffer:>6} {quantum:>5} {lin:>7} {lout:>7} {measured:>9} {looped:>6} {:>6}",
+                c.get("xruns").copied().unwrap_or(-1)
+            ));
+            let clean = ["mismatches", "dropouts", "shifts"].iter().all(|k| c.get(k) == Some(&0));
+            if looped != quantum || !clean {
                 failures.push(format!("{mode}: {line}"));
             }
         }
@@ -78,10 +88,40 @@ fn sweep_round_trip_equals_reported_latency_in_every_cell() {
             failures.push(format!("{mode}: {}", output_text(&out)));
         }
     }
-    println!("{}", table.join("\n"));
-    assert!(failures.is_empty(), "{}\n{}\n{}", table.join("\n"), failures.join("\n"), daemon.log());
-    assert_eq!(table.len(), 1 + 2 * 18, "{}", table.join("\n"));
+    (rows, failures)
+}
+
+#[test]
+fn sweep_round_trip_equals_reported_latency_in_every_cell() {
+    let daemon = daemon("sweep");
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let before = graph_clock(&daemon, "asio-bridge");
+    // The graph runs the host's buffer size in every cell.
+    let (rows, failures) = sweep(&daemon, &prefix, &["--seconds", "1.5"], |buffer| buffer);
+    println!("{TABLE_HEADER}\n{}", rows.join("\n"));
+    assert!(failures.is_empty(), "{TABLE_HEADER}\n{}\n{}\n{}", rows.join("\n"), failures.join("\n"), daemon.log());
+    assert_eq!(rows.len(), 2 * 18, "{}", rows.join("\n"));
     assert_eq!(graph_clock(&daemon, "asio-bridge"), before, "the graph did not return to its quantum and rate");
+}
+
+/// With `clock.power-of-two-quantum = false` (and the bridge told so), a
+/// host may choose sizes like 96; and where another program holds the
+/// quantum, host buffers of any other size run through the FIFOs with the
+/// same exactness.
+#[test]
+fn other_buffer_sizes_are_exact_on_their_own_quantum_and_through_the_fifos() {
+    let daemon = daemon_with("npot", "clock.power-of-two-quantum = false", "asio.power-of-two-quantum=false");
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let args = ["--buffers", "96,160", "--rates", "48000", "--seconds", "1.5"];
+    let (mut rows, mut failures) = sweep(&daemon, &prefix, &args, |buffer| buffer);
+    settings(&daemon, "clock.force-quantum", 128);
+    let args = ["--buffers", "64,96,256,320", "--rates", "48000", "--seconds", "1.5"];
+    let (more, more_failures) = sweep(&daemon, &prefix, &args, |_| 128);
+    rows.extend(more);
+    failures.extend(more_failures);
+    println!("{TABLE_HEADER}\n{}", rows.join("\n"));
+    assert!(failures.is_empty(), "{TABLE_HEADER}\n{}\n{}\n{}", rows.join("\n"), failures.join("\n"), daemon.log());
+    assert_eq!(rows.len(), 2 * 6, "{}", rows.join("\n"));
 }
 
 #[test]
