@@ -634,9 +634,11 @@ static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t 
 		active[input][ch] = TRUE;
 	}
 	per_half = channels(d, TRUE) + channels(d, FALSE);
-	memory = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, 2 * per_half * (size_t)size * sizeof(float));
+	memory = HeapAlloc(GetProcessHeap(), 0, 2 * per_half * (size_t)size * sizeof(float));
 	if (!memory)
 		return ASE_NoMemory;
+	/* Written here, so the callback never faults a page of it in. */
+	memset(memory, 0, 2 * per_half * (size_t)size * sizeof(float));
 	prepare.buffers = memory;
 	prepare.frames = size;
 	if (unix_call(ASIO_BRIDGE_UNIX_PREPARE, &prepare)) {
