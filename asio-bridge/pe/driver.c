@@ -538,13 +538,14 @@ static ASIOError drv_setSampleRate(IASIO *iface, ASIOSampleRate rate)
 		set_error(d, message);
 		return ASE_NoClock;
 	}
-	d->requested_rate = r;
 	request_clock(d, d->buffers ? (uint32_t)d->buffer_size : 0, r);
 	if (!graph_reaches(d, 0, r, RATE_SWITCH_MS)) {
-		snprintf(message, sizeof(message), "PipeWire did not switch to %u Hz: is it in clock.allowed-rates?", r);
+		request_clock(d, d->buffers ? (uint32_t)d->buffer_size : 0, d->requested_rate);
+		snprintf(message, sizeof(message), "PipeWire did not switch to %u Hz: is it in default.clock.allowed-rates?", r);
 		set_error(d, message);
 		return ASE_NoClock;
 	}
+	d->requested_rate = r;
 	return ASE_OK;
 }
 

@@ -50,6 +50,13 @@ pub fn work_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// Leaves a table for `cargo xtask test` to print after the run.
+pub fn publish(name: &str, text: &str) {
+    let dir = root().join("target/reports");
+    fs::create_dir_all(&dir).unwrap();
+    fs::write(dir.join(format!("{name}.txt")), text).unwrap();
+}
+
 /// Parses `key=value` lines.
 pub fn report(stdout: &[u8]) -> HashMap<String, String> {
     String::from_utf8_lossy(stdout)

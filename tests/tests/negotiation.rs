@@ -51,6 +51,11 @@ fn cell(line: &str) -> std::collections::HashMap<&str, i64> {
     line.split_whitespace().filter_map(|kv| kv.split_once(':')).filter_map(|(k, v)| v.parse().ok().map(|v| (k, v))).collect()
 }
 
+const SWEEP_NOTE: &str = "Loopback out_1 -> in_1 through the Wine driver, the host choosing buffer size and rate; \
+in/out: latency the driver reported; measured: round trip the host measured; loop = measured - in - out, \
+the one quantum a loop inside the graph adds (must equal graph); xruns: overloads reported to the host.";
+const FIFO_NOTE: &str = "As latency-sweep, with clock.power-of-two-quantum = false: first the graph following sizes 96 and 160, \
+then held at 128 by clock.force-quantum while the host runs other sizes through the bridge's FIFOs.";
 const TABLE_HEADER: &str = "mode          rate buffer graph      in     out  measured   loop  xruns";
 
 /// Runs the host's sweep on both bridges and checks every cell: the
@@ -98,7 +103,8 @@ fn sweep_round_trip_equals_reported_latency_in_every_cell() {
     let before = graph_clock(&daemon, "asio-bridge");
     // The graph runs the host's buffer size in every cell.
     let (rows, failures) = sweep(&daemon, &prefix, &["--seconds", "1.5"], |buffer| buffer);
-    println!("{TABLE_HEADER}\n{}", rows.join("\n"));
+    let table = format!("{TABLE_HEADER}\n{}\n", rows.join("\n"));
+    asio_bridge_tests::publish("latency-sweep", &format!("{SWEEP_NOTE}\n{table}"));
     assert!(failures.is_empty(), "{TABLE_HEADER}\n{}\n{}\n{}", rows.join("\n"), failures.join("\n"), daemon.log());
     assert_eq!(rows.len(), 2 * 18, "{}", rows.join("\n"));
     assert_eq!(graph_clock(&daemon, "asio-bridge"), before, "the graph did not return to its quantum and rate");
@@ -107,10 +113,12 @@ fn sweep_round_trip_equals_reported_latency_in_every_cell() {
 /// With `clock.power-of-two-quantum = false` (and the bridge told so), a
 /// host may choose sizes like 96; and where another program holds the
 /// quantum, host buffers of any other size run through the FIFOs with the
-/// same exactness.
+/// same exactness. A rate the bridge offers but the daemon does not allow
+/// is refused to the host in words.
 #[test]
 fn other_buffer_sizes_are_exact_on_their_own_quantum_and_through_the_fifos() {
-    let daemon = daemon_with("npot", "clock.power-of-two-quantum = false", "asio.power-of-two-quantum=false");
+    let bridge = "asio.power-of-two-quantum=false asio.rates=[48000,192000]";
+    let daemon = daemon_with("npot", "clock.power-of-two-quantum = false", bridge);
     let prefix = Prefix::create(&daemon.dir, &daemon);
     let args = ["--buffers", "96,160", "--rates", "48000", "--seconds", "1.5"];
     let (mut rows, mut failures) = sweep(&daemon, &prefix, &args, |buffer| buffer);
@@ -119,9 +127,16 @@ fn other_buffer_sizes_are_exact_on_their_own_quantum_and_through_the_fifos() {
     let (more, more_failures) = sweep(&daemon, &prefix, &args, |_| 128);
     rows.extend(more);
     failures.extend(more_failures);
-    println!("{TABLE_HEADER}\n{}", rows.join("\n"));
+    let table = format!("{TABLE_HEADER}\n{}\n", rows.join("\n"));
+    asio_bridge_tests::publish("latency-sweep-fifo", &format!("{FIFO_NOTE}\n{table}"));
     assert!(failures.is_empty(), "{TABLE_HEADER}\n{}\n{}\n{}", rows.join("\n"), failures.join("\n"), daemon.log());
     assert_eq!(rows.len(), 2 * 6, "{}", rows.join("\n"));
+
+    let (r, out) = prefix.host(&["run", "--rate", "192000", "--seconds", "1"], Duration::from_secs(60));
+    assert_eq!(out.status.code(), Some(1), "{}", output_text(&out));
+    assert_eq!(r.num("set_rate"), -995.0, "ASE_NoClock: {}", output_text(&out));
+    assert!(r.str("error").contains("did not switch to 192000 Hz"), "{}", output_text(&out));
+    assert_eq!(graph_clock(&daemon, "asio-bridge").1, 48000.0);
 }
 
 #[test]

@@ -74,6 +74,18 @@ fn stage(stage: &Stage, cargo: &str) {
     println!("staged into {}", stage.prefix.display());
 }
 
+/// Where tests leave tables worth reading (e.g. the latency sweep).
+const REPORTS: &str = "target/reports";
+
+fn print_reports() {
+    let Ok(dir) = fs::read_dir(REPORTS) else { return };
+    let mut files: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+    files.sort();
+    for file in files {
+        println!("\n{}:\n{}", file.display(), fs::read_to_string(&file).unwrap_or_default());
+    }
+}
+
 /// Runs cargo test, passing its output through, and closes with the totals
 /// of all its test binaries on one line.
 fn test(cmd: &mut Command) {
@@ -91,6 +103,7 @@ fn test(cmd: &mut Command) {
         }
     }
     let status = child.wait().unwrap();
+    print_reports();
     println!("tests: {passed} passed, {failed} failed");
     if !status.success() || failed > 0 {
         fail(&format!("cargo test failed: {status}"));
@@ -112,6 +125,7 @@ fn main() {
             // End-to-end tests run one at a time: each starts its own
             // daemon, and timing checks need the machine to themselves.
             stage(&default, &cargo);
+            let _ = fs::remove_dir_all(root.join(REPORTS));
             test(Command::new(&cargo).current_dir(&root).args(["test", "--workspace", "--"]).arg("--test-threads=1").args(&args[1..]));
         }
         Some("demo") => {
