@@ -174,11 +174,14 @@ impl PortInfo {
     pub fn set_format(&mut self, has: bool) {
         self.has_format = has;
         let rw = spa::SPA_PARAM_INFO_READ | spa::SPA_PARAM_INFO_WRITE;
+        // Toggling SERIAL tells PipeWire the Latency param changed, so it
+        // reads the port's own latency again rather than a cached one.
+        let serial = (self.params[3].flags ^ spa::SPA_PARAM_INFO_SERIAL) & spa::SPA_PARAM_INFO_SERIAL;
         self.params = [
             param(spa::SPA_PARAM_EnumFormat, spa::SPA_PARAM_INFO_READ),
             param(spa::SPA_PARAM_Format, if has { rw } else { spa::SPA_PARAM_INFO_WRITE }),
             param(spa::SPA_PARAM_Buffers, if has { spa::SPA_PARAM_INFO_READ } else { 0 }),
-            param(spa::SPA_PARAM_Latency, rw),
+            param(spa::SPA_PARAM_Latency, rw | serial),
         ];
     }
 
