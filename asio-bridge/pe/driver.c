@@ -541,7 +541,7 @@ static ASIOError drv_setSampleRate(IASIO *iface, ASIOSampleRate rate)
 	request_clock(d, d->buffers ? (uint32_t)d->buffer_size : 0, r);
 	if (!graph_reaches(d, 0, r, RATE_SWITCH_MS)) {
 		request_clock(d, d->buffers ? (uint32_t)d->buffer_size : 0, d->requested_rate);
-		snprintf(message, sizeof(message), "PipeWire did not switch to %u Hz: is it in default.clock.allowed-rates?", r);
+		snprintf(message, sizeof(message), "PipeWire did not switch to %u Hz: another program or the device holds the rate", r);
 		set_error(d, message);
 		return ASE_NoClock;
 	}
