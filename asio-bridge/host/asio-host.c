@@ -33,6 +33,7 @@ static const char usage[] =
 	"                  counts as dropouts, the stream resuming later after\n"
 	"                  silence as a latency shift, anything else as mismatches\n"
 	"     --no-timeinfo  refuse time info, so the driver uses bufferSwitch\n"
+	"     --no-size-change  do not support kAsioBufferSizeChange, like older hosts\n"
 	"                  When the driver asks for a reset or a new buffer size,\n"
 	"                  the host re-opens at the driver's preferred size, as a\n"
 	"                  DAW does, and the loopback check starts over.\n"
@@ -60,6 +61,7 @@ static struct {
 	uint64_t expected_position;
 	LONG index_errors, position_errors, flag_errors;
 	BOOL time_info_offered, used_time_info;
+	BOOL size_change_refused; /* play a host without kAsioBufferSizeChange */
 	BOOL loopback;
 	double tone_hz, phase;
 	uint64_t out_samples, in_samples;
@@ -222,7 +224,9 @@ static int32_t cb_asioMessage(int32_t selector, int32_t value, void *message, do
 	switch (selector) {
 	case kAsioSelectorSupported:
 		switch (value) {
-		case kAsioEngineVersion: case kAsioResetRequest: case kAsioBufferSizeChange:
+		case kAsioBufferSizeChange:
+			return !rec.size_change_refused;
+		case kAsioEngineVersion: case kAsioResetRequest:
 		case kAsioResyncRequest: case kAsioLatenciesChanged: case kAsioOverload:
 			return 1;
 		case kAsioSupportsTimeInfo:
@@ -232,7 +236,12 @@ static int32_t cb_asioMessage(int32_t selector, int32_t value, void *message, do
 	case kAsioEngineVersion: return 2;
 	case kAsioSupportsTimeInfo: return rec.time_info_offered;
 	case kAsioResetRequest: InterlockedIncrement(&rec.resets); InterlockedExchange(&rec.reopen, 1); return 1;
-	case kAsioBufferSizeChange: InterlockedIncrement(&rec.size_changes); InterlockedExchange(&rec.reopen, 1); return 1;
+	case kAsioBufferSizeChange:
+		if (rec.size_change_refused)
+			return 0;
+		InterlockedIncrement(&rec.size_changes);
+		InterlockedExchange(&rec.reopen, 1);
+		return 1;
 	case kAsioResyncRequest: return 1;
 	case kAsioLatenciesChanged: InterlockedIncrement(&rec.latency_changes); return 1;
 	case kAsioOverload: InterlockedIncrement(&rec.overloads); xrun(); return 1;
@@ -720,6 +729,7 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--tone") && i + 1 < argc) rec.tone_hz = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--loopback")) rec.loopback = TRUE;
 		else if (!strcmp(argv[i], "--no-timeinfo")) timeinfo = FALSE;
+		else if (!strcmp(argv[i], "--no-size-change")) rec.size_change_refused = TRUE;
 		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage, stdout); return 0; }
 		else if (!cmd && argv[i][0] != '-') cmd = argv[i];
 		else { fprintf(stderr, "asio-host: unknown argument '%s'\n\n%s", argv[i], usage); return 2; }
