@@ -443,7 +443,11 @@ static ASIOError drv_start(IASIO *iface)
 	d->system_time = 0;
 	d->reset_sent = FALSE;
 	{
+		/* Fresh FIFOs, primed for the quantum the graph runs now. */
+		struct asio_bridge_prepare_params prepare = { .session = d->session, .buffers = d->memory, .frames = d->buffer_size };
 		int32_t in, out;
+		if (unix_call(ASIO_BRIDGE_UNIX_PREPARE, &prepare))
+			return ASE_HWMalfunction;
 		predict_latencies(d, d->buffer_size, &in, &out);
 		d->input_latency = in;
 		d->output_latency = out;
