@@ -13,7 +13,8 @@ const USAGE: &str = "usage: asio-bridge-client [OPTIONS]
 
 Attaches to a PipeWire ASIO Bridge node the way the Wine ASIO driver does,
 processes every graph cycle for a while, and prints what it saw as
-key=value lines.
+key=value lines: among them wake_* (node publish to callback start) and
+done_* (node publish to the cycle marked complete), in microseconds.
 
 Options:
   --node NAME        bridge node to attach to (default: asio-bridge)
@@ -111,6 +112,9 @@ struct Stats {
     /// Wake-up times, written in place: the vector is filled (its pages
     /// touched) before the first cycle, so recording never faults a page in.
     wake_ns: Vec<u64>,
+    /// Publish to completion: in same-cycle mode, how long the node waited
+    /// (but for its own wake-up).
+    done_ns: Vec<u64>,
     wakes: usize,
     check: CounterCheck,
     last: Option<Cycle>,
@@ -121,7 +125,6 @@ impl Stats {
     fn on_cycle(&mut self, session: &mut Session, cycle: &Cycle, counter_out: bool, check: bool) {
         if let Some(slot) = self.wake_ns.get_mut(self.wakes) {
             *slot = monotonic_nsec().saturating_sub(cycle.publish_nsec);
-            self.wakes += 1;
         }
         self.cycles += 1;
         self.missed += cycle.missed as u64;
@@ -152,6 +155,10 @@ impl Stats {
             }
         }
         session.complete(cycle);
+        if let Some(slot) = self.done_ns.get_mut(self.wakes) {
+            *slot = monotonic_nsec().saturating_sub(cycle.publish_nsec);
+            self.wakes += 1;
+        }
     }
 }
 
@@ -204,6 +211,7 @@ fn main() {
         missed: 0,
         position_errors: 0,
         wake_ns: vec![u64::MAX; (o.seconds * 48000.0 / 16.0) as usize + 1024],
+        done_ns: vec![u64::MAX; (o.seconds * 48000.0 / 16.0) as usize + 1024],
         wakes: 0,
         check: CounterCheck::default(),
         last: None,
@@ -238,12 +246,13 @@ fn main() {
     println!("rate={}", last.rate);
     println!("output_delay={}", last.output_delay);
     println!("silent_tail_frames={}", (last.position + last.frames as u64).saturating_sub(stats.last_nonzero));
-    let mut wake = stats.wake_ns;
-    wake.truncate(stats.wakes);
-    wake.sort_unstable();
-    println!("wake_p50_us={:.1}", percentile(&wake, 0.5));
-    println!("wake_p99_us={:.1}", percentile(&wake, 0.99));
-    println!("wake_max_us={:.1}", percentile(&wake, 1.0));
+    for (name, mut ns) in [("wake", stats.wake_ns), ("done", stats.done_ns)] {
+        ns.truncate(stats.wakes);
+        ns.sort_unstable();
+        println!("{name}_p50_us={:.1}", percentile(&ns, 0.5));
+        println!("{name}_p99_us={:.1}", percentile(&ns, 0.99));
+        println!("{name}_max_us={:.1}", percentile(&ns, 1.0));
+    }
     let mut failed = false;
     if o.check_counter {
         let c = stats.check;
