@@ -99,7 +99,8 @@ fn loopback(quantum: u32, seconds: u32, max_xruns: f64) {
     // reported to the host as an overload and costs silence, never garbage
     // or a shifted latency.
     assert!(r.num("xruns") <= max_xruns && r.num("index_errors") <= r.num("xruns"), "{ctx}");
-    assert!(r.num("callbacks") >= r.num("expected_callbacks") - 2.0 - r.num("xruns"), "{ctx}");
+    // A stall that makes an xrun can outlast several cycles at 64.
+    assert!(r.num("callbacks") >= r.num("expected_callbacks") - 2.0 - 4.0 * r.num("xruns"), "{ctx}");
 }
 
 #[test]
