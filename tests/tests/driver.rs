@@ -110,7 +110,7 @@ fn loopback_is_bit_exact_at_quantum_64() {
 
 #[test]
 fn loopback_is_bit_exact_and_every_cycle_calls_back_for_10_s_at_quantum_256() {
-    loopback(256, 10, 3.0);
+    loopback(256, 10, 9.0);
 }
 
 #[test]
