@@ -90,6 +90,12 @@ static float counter(uint64_t n)
 	return (float)((n % COUNTER_PERIOD) + 1) / COUNTER_SCALE;
 }
 
+/* Whether v (k = v * COUNTER_SCALE) is a counter value of this phase. */
+static BOOL phase_counter(float v, float k)
+{
+	return v > 0 && k == floorf(k) && k <= COUNTER_PERIOD && (uint64_t)k - 1 >= rec.phase_start;
+}
+
 #define XRUN_SKIP_BUFFERS 4
 
 static void xrun(void)
@@ -131,7 +137,7 @@ static void process(int32_t index)
 					if (!rec.locked) {
 						/* Only this phase's counter: audio still in
 						 * flight from before a re-open is not. */
-						if (v > 0 && k == floorf(k) && k <= COUNTER_PERIOD && (uint64_t)k - 1 >= rec.phase_start) {
+						if (phase_counter(v, k)) {
 							rec.offset = (m % COUNTER_PERIOD + COUNTER_PERIOD - ((uint64_t)k - 1)) % COUNTER_PERIOD;
 							rec.locked = TRUE;
 							rec.locked_samples++;
@@ -147,8 +153,7 @@ static void process(int32_t index)
 						} else if (v == 0.0f) {
 							rec.dropouts++;
 							rec.silent_run++;
-						} else if (v > 0 && k == floorf(k) && k <= COUNTER_PERIOD && (uint64_t)k - 1 >= rec.phase_start
-								&& offset > rec.offset && offset - rec.offset <= rec.silent_run) {
+						} else if (phase_counter(v, k) && offset > rec.offset && offset - rec.offset <= rec.silent_run) {
 							/* The stream went on after silence, later:
 							 * the latency grew, nothing was lost. */
 							rec.offset = offset;

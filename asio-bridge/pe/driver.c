@@ -616,7 +616,6 @@ static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t 
 {
 	struct driver *d = impl(iface);
 	BOOL active[2][ASIO_BRIDGE_MAX_CHANNELS] = { { 0 } };
-	struct asio_bridge_prepare_params prepare = { .session = d->session };
 	size_t per_half;
 	float *memory;
 	int32_t i;
@@ -642,14 +641,9 @@ static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t 
 	memory = HeapAlloc(GetProcessHeap(), 0, 2 * per_half * (size_t)size * sizeof(float));
 	if (!memory)
 		return ASE_NoMemory;
-	/* Written here, so the callback never faults a page of it in. */
+	/* Written here, so the callback never faults a page of it in. The
+	 * unix half gets the buffers at start(), with fresh FIFOs. */
 	memset(memory, 0, 2 * per_half * (size_t)size * sizeof(float));
-	prepare.buffers = memory;
-	prepare.frames = size;
-	if (unix_call(ASIO_BRIDGE_UNIX_PREPARE, &prepare)) {
-		HeapFree(GetProcessHeap(), 0, memory);
-		return ASE_InvalidMode;
-	}
 	for (i = 0; i < count; i++) {
 		BOOL input = infos[i].isInput != 0;
 		size_t index = (input ? 0 : channels(d, TRUE)) + infos[i].channelNum;

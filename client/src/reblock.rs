@@ -30,13 +30,26 @@ impl Ring {
         Self { data, head: 0, len: 0 }
     }
 
-    /// Appends `n` frames from `src`, or silence for None. Frames that do
-    /// not fit are dropped (the capacity covers every reachable fill).
+    /// Appends `n` frames: `src` first (None: none), then silence. Frames
+    /// that do not fit are dropped (the capacity covers every reachable fill).
     fn push(&mut self, src: Option<&[f32]>, n: usize) {
         let cap = self.data.len();
         let n = n.min(cap - self.len);
-        for i in 0..n {
-            self.data[(self.head + self.len + i) % cap] = src.map_or(0.0, |s| s.get(i).copied().unwrap_or(0.0));
+        let src = src.map_or(&[][..], |s| &s[..s.len().min(n)]);
+        let mut tail = (self.head + self.len) % cap;
+        for (len, values) in [(src.len(), Some(src)), (n - src.len(), None)] {
+            let first = len.min(cap - tail);
+            match values {
+                Some(v) => {
+                    self.data[tail..tail + first].copy_from_slice(&v[..first]);
+                    self.data[..len - first].copy_from_slice(&v[first..]);
+                }
+                None => {
+                    self.data[tail..tail + first].fill(0.0);
+                    self.data[..len - first].fill(0.0);
+                }
+            }
+            tail = (tail + len) % cap;
         }
         self.len += n;
     }
@@ -107,11 +120,17 @@ fn gcd(a: u32, b: u32) -> u32 {
 
 /// The frames the chain needs primed for host buffer `block` on quantum
 /// `quantum`: the most the input FIFO can hold short of a whole buffer.
-pub fn priming(block: u32, quantum: u32) -> u32 {
+fn priming(block: u32, quantum: u32) -> u32 {
     if quantum == 0 {
         return 0;
     }
     block - gcd(block, quantum)
+}
+
+/// The delay a fresh chain starts with: the priming, plus one quantum when
+/// the node plays a cycle's output one cycle later (pipelined).
+pub fn start_delay(block: u32, quantum: u32, same_cycle: bool) -> u32 {
+    priming(block, quantum) + if same_cycle { 0 } else { quantum }
 }
 
 impl Reblocker {
@@ -153,8 +172,7 @@ impl Reblocker {
             for r in &mut self.output {
                 r.push(None, primed as usize);
             }
-            // Pipelined, the node plays a half one cycle after it is written.
-            self.delay = primed + if self.same_cycle { 0 } else { cycle.frames };
+            self.delay = start_delay(self.block as u32, cycle.frames, self.same_cycle);
         } else {
             // Pipelined, the node took the last half in this cycle; in
             // same-cycle mode, in the cycle it was written for.

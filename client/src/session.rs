@@ -1,7 +1,7 @@
 //! One attachment to a bridge node.
 
 use asio_bridge_abi::{
-    as_bytes, asio_bridge_client, asio_bridge_cycle, asio_bridge_hello, asio_bridge_info, asio_bridge_request, asio_bridge_shm, c_str,
+    as_bytes, asio_bridge_client, asio_bridge_cycle, asio_bridge_hello, asio_bridge_request, asio_bridge_shm, c_str,
     decode_node, futex, Direction, Layout, LayoutError, Mapping, MessageError, NodeMessage,
     ASIO_BRIDGE_INFO_SAME_CYCLE, ASIO_BRIDGE_REFUSE_BUSY, ASIO_BRIDGE_REFUSE_VERSION,
 };
@@ -159,20 +159,6 @@ impl Session {
 
     pub fn layout(&self) -> &Layout {
         &self.layout
-    }
-
-    /// The node's header: channel counts and the clock limits a request
-    /// must stay within.
-    pub fn info(&self) -> asio_bridge_info {
-        // SAFETY: the mapping holds a whole header (checked at attach); the
-        // node wrote it before handing the mapping out and never again.
-        unsafe { (*self.shm()).info }
-    }
-
-    /// The rates the node lets a client ask for.
-    pub fn rates(&self) -> Vec<u32> {
-        let info = self.info();
-        info.rates.iter().take((info.n_rates as usize).min(info.rates.len())).copied().collect()
     }
 
     /// Whether the node waits for the host within the cycle.

@@ -3,7 +3,6 @@
 //! locks nothing, logs nothing, and waits only in same-cycle mode, for at
 //! most the budget it is given.
 
-use crate::config::Mode;
 use asio_bridge_abi::{
     asio_bridge_client, asio_bridge_cycle, asio_bridge_shm, futex, monotonic_nsec, Direction, Layout,
     Mapping,
@@ -29,14 +28,13 @@ pub struct Attachment {
     /// seq of the last published cycle (0: none yet).
     seq: u32,
     late_cycles: u32,
-    mode: Mode,
 }
 
 impl Attachment {
     /// Takes a mapping whose header the main loop already wrote for `layout`.
-    pub fn new(map: Mapping, layout: Layout, mode: Mode) -> Self {
+    pub fn new(map: Mapping, layout: Layout) -> Self {
         assert!(map.len() >= layout.size);
-        Self { map, layout, seq: 0, late_cycles: 0, mode }
+        Self { map, layout, seq: 0, late_cycles: 0 }
     }
 
     pub fn into_mapping(self) -> Mapping {
@@ -163,15 +161,16 @@ impl Attachment {
         self.seq = seq;
     }
 
-    /// Sets the quantum and rate a client sees before the first cycle.
-    pub fn announce(&self, clock: Clock) {
+    /// Sets the quantum, rate and output delay (in quanta: 1 pipelined, 0
+    /// same-cycle) a client sees before the first cycle.
+    pub fn announce(&self, clock: Clock, delay_quanta: u32) {
         let cycle = self.cycle_ptr();
         // SAFETY: main loop, before the mapping is handed to the client or
         // to the data loop: nothing else accesses it yet.
         unsafe {
             (*cycle).frames = clock.frames.min(self.layout.max_frames);
             (*cycle).rate = clock.rate;
-            (*cycle).output_delay = if self.mode == Mode::Pipelined { (*cycle).frames } else { 0 };
+            (*cycle).output_delay = (*cycle).frames * delay_quanta;
         }
     }
 

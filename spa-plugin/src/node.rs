@@ -171,16 +171,15 @@ impl Node {
     /// self-referential) and starts listening.
     pub fn new(config: Config, log: Log, main_loop: MainLoop, data_loop: DataLoop) -> Result<Box<Self>, String> {
         let socket_path = socket::prepare_dir(&config.node_name).map_err(|e| format!("cannot create the bridge socket: {e}"))?;
-        let ports = (0..config.inputs)
+        let mut ports: Vec<PortInfo> = (0..config.inputs)
             .map(|i| PortInfo::new(&format!("in_{}", i + 1), &format!("AUX{i}"), &format!("ASIO input {}", i + 1)))
             .chain((0..config.outputs).map(|i| {
                 PortInfo::new(&format!("out_{}", i + 1), &format!("AUX{i}"), &format!("ASIO output {}", i + 1))
             }))
-            .collect::<Vec<_>>();
-        let mut ports = ports;
-        // The out_* ports carry what the host made one quantum earlier when
-        // pipelined: their own capture latency, which PipeWire passes on to
-        // whatever they feed.
+            .collect();
+        // Pipelined, the out_* ports carry what the host made one quantum
+        // earlier: their own capture latency, for graph tools and JACK
+        // programs to read.
         if config.mode == Mode::Pipelined {
             for p in &mut ports[config.inputs as usize..] {
                 p.latency[spa::SPA_DIRECTION_OUTPUT as usize] = latency::quanta(spa::SPA_DIRECTION_OUTPUT, 1.0);
@@ -638,11 +637,11 @@ impl Node {
                 copy_c_str(names, &format!("out_{}", i + 1));
             }
         }
-        let attachment = Attachment::new(map, layout, c.mode);
+        let attachment = Attachment::new(map, layout);
         // SAFETY: reading two integers the driver updates; a torn read only
         // gives the client a stale first guess, corrected by the first cycle.
         if let Some(clock) = unsafe { (*self.rt()).clock() } {
-            attachment.announce(clock);
+            attachment.announce(clock, (c.mode == Mode::Pipelined) as u32);
         }
         let welcome = asio_bridge_welcome::with_size(layout.size as u32);
         socket::send(conn.fd.as_raw_fd(), as_bytes(&welcome), Some(memfd.as_raw_fd()))?;

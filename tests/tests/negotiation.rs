@@ -63,7 +63,7 @@ const TABLE_HEADER: &str = "mode          rate buffer graph      in     out  mea
 /// loop's one quantum (`graph(buffer)`: the quantum the graph runs), with
 /// no wrong, missing or shifted sample. Returns the table rows and what
 /// failed.
-fn sweep(daemon: &Daemon, prefix: &Prefix, args: &[&str], graph: impl Fn(i64) -> i64) -> (Vec<String>, Vec<String>) {
+fn sweep(prefix: &Prefix, args: &[&str], graph: impl Fn(i64) -> i64) -> (Vec<String>, Vec<String>) {
     let (mut rows, mut failures) = (Vec::new(), Vec::new());
     for (mode, node) in [("pipelined", "asio-bridge"), ("same-cycle", "asio-bridge-same-cycle")] {
         let mut host = prefix.wine();
@@ -102,7 +102,7 @@ fn sweep_round_trip_equals_reported_latency_in_every_cell() {
     let prefix = Prefix::create(&daemon.dir, &daemon);
     let before = graph_clock(&daemon, "asio-bridge");
     // The graph runs the host's buffer size in every cell.
-    let (rows, failures) = sweep(&daemon, &prefix, &["--seconds", "1.5"], |buffer| buffer);
+    let (rows, failures) = sweep(&prefix, &["--seconds", "1.5"], |buffer| buffer);
     let table = format!("{TABLE_HEADER}\n{}\n", rows.join("\n"));
     asio_bridge_tests::publish("latency-sweep", &format!("{SWEEP_NOTE}\n{table}"));
     assert!(failures.is_empty(), "{TABLE_HEADER}\n{}\n{}\n{}", rows.join("\n"), failures.join("\n"), daemon.log());
@@ -120,10 +120,10 @@ fn other_buffer_sizes_are_exact_on_their_own_quantum_and_through_the_fifos() {
     let daemon = daemon_with("npot", "clock.power-of-two-quantum = false", "asio.power-of-two-quantum=false");
     let prefix = Prefix::create(&daemon.dir, &daemon);
     let args = ["--buffers", "96,160", "--rates", "48000", "--seconds", "1.5"];
-    let (mut rows, mut failures) = sweep(&daemon, &prefix, &args, |buffer| buffer);
+    let (mut rows, mut failures) = sweep(&prefix, &args, |buffer| buffer);
     settings(&daemon, "clock.force-quantum", 128);
     let args = ["--buffers", "64,96,256,320", "--rates", "48000", "--seconds", "1.5"];
-    let (more, more_failures) = sweep(&daemon, &prefix, &args, |_| 128);
+    let (more, more_failures) = sweep(&prefix, &args, |_| 128);
     rows.extend(more);
     failures.extend(more_failures);
     let table = format!("{TABLE_HEADER}\n{}\n", rows.join("\n"));

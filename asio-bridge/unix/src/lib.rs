@@ -8,7 +8,7 @@
 //! the DAW down.
 
 use asio_bridge_client::{
-    reblock::{priming, Channels, CycleInfo, Reblocker},
+    reblock::{start_delay, Channels, CycleInfo, Reblocker},
     Cycle, Direction, Session, WaitError,
 };
 use std::{
@@ -191,8 +191,7 @@ unsafe extern "C" fn latencies_for(args: *mut c_void) -> NtStatus {
     entry(args, |p: &mut asio_bridge_latencies_params| {
         let Some(d) = driver(p.session) else { return STATUS_INVALID_PARAMETER };
         let cycle = d.session.latest();
-        let pipeline = if d.session.same_cycle() { 0 } else { cycle.frames };
-        (p.input, p.output) = latencies(&cycle, pipeline + priming(p.frames, cycle.frames));
+        (p.input, p.output) = latencies(&cycle, start_delay(p.frames, cycle.frames, d.session.same_cycle()));
         STATUS_SUCCESS
     })
 }
