@@ -282,7 +282,11 @@ impl Node {
         }
     }
 
-    fn emit_node_info(&self, events: &spa::spa_node_events, data: *mut c_void) {
+    /// Emits the node's info with `change_mask` (SPA_NODE_CHANGE_MASK_*):
+    /// FLAGS and PROPS only. The node has no node-level params, and an info
+    /// that flags PARAMS with none makes libpipewire's info merge free twice
+    /// in every observer (WirePlumber, pw-mon) on the second such update.
+    fn emit_node_info(&self, change_mask: u32, events: &spa::spa_node_events, data: *mut c_void) {
         // Always present, "0" when released: 0.3.65 ignores a removed key.
         let quantum = CString::new(self.forced.0.to_string()).unwrap();
         let rate = CString::new(self.forced.1.to_string()).unwrap();
@@ -293,7 +297,7 @@ impl Node {
         let info = spa::spa_node_info {
             max_input_ports: self.config.inputs,
             max_output_ports: self.config.outputs,
-            change_mask: (spa::SPA_NODE_CHANGE_MASK_FLAGS | spa::SPA_NODE_CHANGE_MASK_PROPS | spa::SPA_NODE_CHANGE_MASK_PARAMS) as u64,
+            change_mask: (change_mask & (spa::SPA_NODE_CHANGE_MASK_FLAGS | spa::SPA_NODE_CHANGE_MASK_PROPS)) as u64,
             flags: spa::SPA_NODE_FLAG_RT as u64,
             props: &dict as *const _ as *mut _,
             params: ptr::null_mut(),
@@ -329,7 +333,7 @@ impl Node {
     pub fn add_listener(&mut self, listener: *mut spa::spa_hook, events: *const spa::spa_node_events, data: *mut c_void) -> c_int {
         // SAFETY: the caller passes a valid events table that outlives the hook.
         let Some(ev) = (unsafe { events.as_ref() }) else { return -libc::EINVAL };
-        self.emit_node_info(ev, data);
+        self.emit_node_info(spa::SPA_NODE_CHANGE_MASK_FLAGS | spa::SPA_NODE_CHANGE_MASK_PROPS, ev, data);
         for i in 0..self.ports.len() {
             self.emit_port_info(i, true, Some((ev, data)));
         }
@@ -714,7 +718,7 @@ impl Node {
         }
         self.forced = (quantum, rate);
         self.log.info(&format!("'{}' forces quantum {quantum} and rate {rate} (0: released)", self.config.node_name));
-        self.for_each_listener(|events, data| self.emit_node_info(events, data));
+        self.for_each_listener(|events, data| self.emit_node_info(spa::SPA_NODE_CHANGE_MASK_PROPS, events, data));
     }
 
     fn refuse(&mut self, conn: Connection, reason: u32, holder_pid: u32, message: &str) {
