@@ -84,24 +84,77 @@ pub fn output_text(out: &Output) -> String {
     format!("status {}\nstdout:\n{}\nstderr:\n{}", out.status, String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 
+/// A program started beside the daemon that must outlive the test: the
+/// session bus, WirePlumber and the observers.
+struct Companion {
+    name: &'static str,
+    child: Child,
+}
+
 pub struct Daemon {
     pub dir: PathBuf,
     pub runtime: PathBuf,
     child: Child,
-    extra: Vec<Child>,
+    companions: Vec<Companion>,
+    spawn_env: SpawnEnv,
+    finished: bool,
 }
 
+/// What every program of a test's session is started with.
+#[derive(Clone)]
+struct SpawnEnv {
+    dir: PathBuf,
+    runtime: PathBuf,
+    conf: PathBuf,
+    plugins: String,
+    bus: Option<String>,
+}
+
+impl SpawnEnv {
+    fn spawn(&self, program: &str, args: &[&str], log: &str, package: &str) -> Child {
+        let log = fs::OpenOptions::new().create(true).append(true).open(self.dir.join(log)).unwrap();
+        let mut c = Command::new(program);
+        c.args(args)
+            .env("XDG_RUNTIME_DIR", &self.runtime)
+            .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .env("XDG_STATE_HOME", self.dir.join("state"))
+            .env("PIPEWIRE_CONFIG_DIR", &self.conf)
+            .env("SPA_PLUGIN_DIR", &self.plugins)
+            .env("PIPEWIRE_MODULE_DIR", module_dirs())
+            .env_remove("PIPEWIRE_REMOTE")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log);
+        match &self.bus {
+            Some(bus) => c.env("DBUS_SESSION_BUS_ADDRESS", bus),
+            None => c.env_remove("DBUS_SESSION_BUS_ADDRESS"),
+        };
+        c.spawn().unwrap_or_else(|e| panic!("cannot run {program}: {e} (install the {package} package)"))
+    }
+}
+
+/// The staged PipeWire modules first, then the system's.
+fn module_dirs() -> String {
+    format!("{}:{SYSTEM_MODULE_DIR}", stage().join("lib/pipewire-0.3").display())
+}
+
+pub const SYSTEM_MODULE_DIR: &str = "/usr/lib/x86_64-linux-gnu/pipewire-0.3";
+
 impl Daemon {
-    /// Starts `pipewire` with the system's stock config plus `fragments`
-    /// (file name, content) in its pipewire.conf.d.
+    /// Starts a desktop session as users have it: a private D-Bus session
+    /// bus, `pipewire` with the system's stock config plus `fragments`
+    /// (file name, content) in its pipewire.conf.d, WirePlumber, and two
+    /// observers (`pw-mon`, `pw-dump --monitor`) that merge every info
+    /// event the daemon sends. Dropping it checks that all of them are
+    /// still alive and that the daemon exits 0 on SIGTERM.
     pub fn start(name: &str, fragments: &[(&str, &str)]) -> Self {
-        Self::launch(name, fragments, false)
+        Self::launch(name, fragments, true)
     }
 
-    /// `start`, plus a private D-Bus session bus and WirePlumber, as on a
-    /// desktop.
-    pub fn start_with_session(name: &str, fragments: &[(&str, &str)]) -> Self {
-        Self::launch(name, fragments, true)
+    /// The daemon alone, for benchmarks that need the machine to
+    /// themselves. Not for end-to-end tests.
+    pub fn start_bare(name: &str, fragments: &[(&str, &str)]) -> Self {
+        Self::launch(name, fragments, false)
     }
 
     fn launch(name: &str, fragments: &[(&str, &str)], session: bool) -> Self {
@@ -118,48 +171,116 @@ impl Daemon {
         for (file, text) in fragments {
             fs::write(conf.join("pipewire.conf.d").join(file), text).unwrap();
         }
-        let log = fs::File::create(dir.join("pipewire.log")).unwrap();
-        let plugins = format!("{}:{SYSTEM_SPA_DIR}", stage().join("lib/spa-0.2").display());
-        let bus = format!("unix:path={}", runtime.join("bus").display());
-        let spawn = |program: &str, args: &[&str], package: &str| {
-            let mut c = Command::new(program);
-            c.args(args)
-                .env("XDG_RUNTIME_DIR", &runtime)
-                .env("XDG_CONFIG_HOME", dir.join("config"))
-                .env("XDG_STATE_HOME", dir.join("state"))
-                .env("PIPEWIRE_CONFIG_DIR", &conf)
-                .env("SPA_PLUGIN_DIR", &plugins)
-                .env_remove("PIPEWIRE_REMOTE")
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log.try_clone().unwrap());
-            if session {
-                c.env("DBUS_SESSION_BUS_ADDRESS", &bus);
-            } else {
-                c.env_remove("DBUS_SESSION_BUS_ADDRESS");
-            }
-            c.spawn().unwrap_or_else(|e| panic!("cannot run {program}: {e} (install the {package} package)"))
+        let env = SpawnEnv {
+            dir: dir.clone(),
+            runtime: runtime.clone(),
+            conf,
+            plugins: format!("{}:{SYSTEM_SPA_DIR}", stage().join("lib/spa-0.2").display()),
+            bus: session.then(|| format!("unix:path={}", runtime.join("bus").display())),
         };
-        let mut extra = Vec::new();
-        if session {
-            extra.push(spawn("dbus-daemon", &["--session", "--nofork", "--nopidfile", &format!("--address={bus}")], "dbus-daemon"));
+        let mut companions = Vec::new();
+        if let Some(bus) = &env.bus {
+            let child = env.spawn("dbus-daemon", &["--session", "--nofork", "--nopidfile", &format!("--address={bus}")], "dbus.log", "dbus-daemon");
+            companions.push(Companion { name: "dbus-daemon", child });
             let socket = runtime.join("bus");
             let start = Instant::now();
             while !socket.exists() && start.elapsed() < Duration::from_secs(5) {
                 sleep(Duration::from_millis(20));
             }
         }
-        let child = spawn("pipewire", &[], "pipewire");
-        let mut daemon = Self { dir: dir.clone(), runtime: runtime.clone(), child, extra };
+        let child = env.spawn("pipewire", &[], "pipewire.log", "pipewire");
+        let mut daemon = Self { dir, runtime, child, companions, spawn_env: env, finished: false };
         daemon.wait_until("the daemon answers", Duration::from_secs(10), || daemon.cmd("pw-cli").args(["info", "0"]).output().is_ok_and(|o| o.status.success()));
         if session {
-            let wp = spawn("wireplumber", &[], "wireplumber");
-            daemon.extra.push(wp);
-            daemon.wait_until("WirePlumber connects", Duration::from_secs(10), || {
-                daemon.dump().iter().any(|o| is_type(o, "Client") && props(o)["application.name"] == "WirePlumber")
-            });
+            daemon.start_wireplumber();
+            for (name, args, log) in [("pw-mon", &[][..], "pw-mon.log"), ("pw-dump", &["--monitor"][..], "pw-dump.log")] {
+                let child = daemon.spawn_env.spawn(name, args, log, "pipewire-bin");
+                daemon.companions.push(Companion { name, child });
+            }
         }
         daemon
+    }
+
+    /// Starts WirePlumber and waits until it has connected.
+    pub fn start_wireplumber(&mut self) {
+        let child = self.spawn_env.spawn("wireplumber", &[], "wireplumber.log", "wireplumber");
+        self.companions.push(Companion { name: "wireplumber", child });
+        self.wait_until("WirePlumber connects", Duration::from_secs(10), || {
+            self.dump().iter().any(|o| is_type(o, "Client") && props(o)["application.name"] == "WirePlumber")
+        });
+    }
+
+    /// Kills WirePlumber with SIGKILL, as a crash would, and forgets it.
+    pub fn kill_wireplumber(&mut self) {
+        let i = self.companions.iter().position(|c| c.name == "wireplumber").expect("WirePlumber is not running");
+        let mut wp = self.companions.remove(i);
+        wp.child.kill().unwrap();
+        wp.child.wait().unwrap();
+    }
+
+    /// Every companion that has exited, with its status.
+    pub fn dead_companions(&mut self) -> Vec<String> {
+        self.companions
+            .iter_mut()
+            .filter_map(|c| c.child.try_wait().unwrap().map(|status| format!("{} exited: {status}", c.name)))
+            .collect()
+    }
+
+    /// Lines of the session's logs that show a companion or the daemon
+    /// hurt: glibc's heap checks, crashes, assertion failures.
+    pub fn wounds(&self) -> Vec<String> {
+        const SIGNS: [&str; 5] = ["double free", "free(): ", "corrupted", "Segmentation fault", "Assertion"];
+        ["pipewire.log", "wireplumber.log", "pw-mon.log", "dbus.log"]
+            .iter()
+            .flat_map(|f| {
+                fs::read_to_string(self.dir.join(f)).unwrap_or_default().lines().filter(|l| SIGNS.iter().any(|s| l.contains(s))).map(|l| format!("{f}: {l}")).collect::<Vec<_>>()
+            })
+            .collect()
+    }
+
+    /// Sends SIGTERM and waits up to 10 s for the daemon to exit.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        // SAFETY: signalling a child we spawned and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if start.elapsed() > Duration::from_secs(10) {
+                let _ = self.child.kill();
+                panic!("the daemon did not exit within 10 s of SIGTERM\n{}", self.log());
+            }
+            sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Ends the session and checks it: every companion still alive, no
+    /// wound in any log, and the daemon exiting 0 on SIGTERM. Dropping a
+    /// daemon does this when the test has not already failed.
+    pub fn finish(&mut self) {
+        self.finished = true;
+        let dead = self.dead_companions();
+        let wounds = self.wounds();
+        let alive = self.child.try_wait().unwrap().is_none();
+        let status = alive.then(|| self.terminate());
+        let exited_0 = status.is_some_and(|s| s.code() == Some(0));
+        let log = self.log();
+        self.kill_all();
+        assert!(alive, "the daemon died during the test\n{log}");
+        assert!(dead.is_empty(), "companions died during the test: {dead:?}\n{log}");
+        assert!(wounds.is_empty(), "the session's logs show harm: {wounds:#?}");
+        assert!(exited_0, "the daemon did not exit 0 on SIGTERM: {status:?}\n{log}");
+    }
+
+    fn kill_all(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for c in self.companions.iter_mut().rev() {
+            let _ = c.child.kill();
+            let _ = c.child.wait();
+        }
+        self.companions.clear();
     }
 
     /// A command that talks to this daemon.
@@ -233,13 +354,14 @@ impl Daemon {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
-        for c in std::iter::once(&mut self.child).chain(self.extra.iter_mut().rev()) {
-            let _ = c.kill();
-            let _ = c.wait();
+        if std::thread::panicking() {
+            self.kill_all();
+            return;
         }
-        if !std::thread::panicking() {
-            let _ = fs::remove_dir_all(&self.dir);
+        if !self.finished {
+            self.finish();
         }
+        let _ = fs::remove_dir_all(&self.dir);
     }
 }
 

@@ -259,7 +259,7 @@ fn hostile_connections_do_not_harm_the_daemon() {
 
 #[test]
 fn runs_beside_wireplumber_without_becoming_a_default_device() {
-    let daemon = Daemon::start_with_session("wp", &[(MODULE_FRAGMENT, &fragment(MODULE_FRAGMENT))]);
+    let daemon = Daemon::start("wp", &[(MODULE_FRAGMENT, &fragment(MODULE_FRAGMENT))]);
     check_bridge(&daemon, "asio-bridge", 2, 2);
     let out = run_with_timeout(daemon.client().args(["--seconds", "1"]), Duration::from_secs(10));
     assert!(report(&out.stdout).num("cycles") > 0.0, "{}", output_text(&out));

@@ -196,7 +196,7 @@ fn main() {
         "context.modules = [",
         &format!("context.modules = [\n    {{ name = libpipewire-module-spa-node args = \"api.asio.bridge node.name={SAME_CYCLE} asio.mode=same-cycle\" }}"),
     );
-    let daemon = Daemon::start("bench-wake", &[("50-asio-bridge.conf", &text)]);
+    let daemon = Daemon::start_bare("bench-wake", &[("50-asio-bridge.conf", &text)]);
     daemon.node("asio-bridge");
     daemon.node(SAME_CYCLE);
     daemon.force_quantum(QUANTUM);

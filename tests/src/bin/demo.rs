@@ -23,7 +23,7 @@ fn main() {
 
 fn demo() -> i32 {
     step("starting a private PipeWire with WirePlumber and the bridge (your own session is untouched)");
-    let daemon = Daemon::start_with_session("demo", &[("50-asio-bridge.conf", &fragment("50-asio-bridge.conf"))]);
+    let daemon = Daemon::start("demo", &[("50-asio-bridge.conf", &fragment("50-asio-bridge.conf"))]);
     let node = daemon.node("asio-bridge");
     let p = props(&node);
     let ports: Vec<String> = daemon.ports("asio-bridge").iter().map(|p| props(p)["port.name"].as_str().unwrap_or("?").to_owned()).collect();
