@@ -319,10 +319,19 @@ impl Daemon {
         self.child.try_wait().unwrap().is_none() && self.cmd("pw-cli").args(["info", "0"]).output().is_ok_and(|o| o.status.success())
     }
 
+    /// What `pw-dump` prints. pw-dump 0.3.65 sometimes prints an object
+    /// twice when the graph changes under it (invalid JSON): take another.
     pub fn dump(&self) -> Vec<Value> {
-        let out = self.cmd("pw-dump").output().expect("pw-dump (install pipewire-bin)");
-        assert!(out.status.success(), "pw-dump failed: {}", output_text(&out));
-        serde_json::from_slice::<Value>(&out.stdout).unwrap().as_array().cloned().unwrap_or_default()
+        let mut last = String::new();
+        for _ in 0..5 {
+            let out = self.cmd("pw-dump").output().expect("pw-dump (install pipewire-bin)");
+            assert!(out.status.success(), "pw-dump failed: {}", output_text(&out));
+            match serde_json::from_slice::<Value>(&out.stdout) {
+                Ok(v) => return v.as_array().cloned().unwrap_or_default(),
+                Err(e) => last = format!("{e}: {}", String::from_utf8_lossy(&out.stdout)),
+            }
+        }
+        panic!("pw-dump printed no valid JSON five times: {last}")
     }
 
     /// The node called `name`, once the daemon lists it.
