@@ -157,7 +157,32 @@ impl Daemon {
         Self::launch(name, fragments, false)
     }
 
-    fn launch(name: &str, fragments: &[(&str, &str)], session: bool) -> Self {
+    /// Runs the daemon alone with `fragments` for a config that must make it
+    /// exit by itself (e.g. a mandatory module failing); returns its exit
+    /// status and log. Never waits longer than `timeout`.
+    pub fn run_until_exit(name: &str, fragments: &[(&str, &str)], timeout: Duration) -> (std::process::ExitStatus, String) {
+        let env = Self::prepare(name, fragments, false);
+        let mut child = env.spawn("pipewire", &[], "pipewire.log", "pipewire");
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the daemon did not exit within {timeout:?}\n{}", fs::read_to_string(env.dir.join("pipewire.log")).unwrap_or_default());
+            }
+            sleep(Duration::from_millis(20));
+        };
+        let log = fs::read_to_string(env.dir.join("pipewire.log")).unwrap_or_default();
+        let _ = fs::remove_dir_all(&env.dir);
+        (status, log)
+    }
+
+    /// A fresh session directory with the stock config plus `fragments`,
+    /// and the environment its programs run with.
+    fn prepare(name: &str, fragments: &[(&str, &str)], session: bool) -> SpawnEnv {
         let dir = work_dir(name);
         let runtime = dir.join("run");
         let conf = dir.join("conf");
@@ -175,13 +200,18 @@ impl Daemon {
         for (file, text) in fragments {
             fs::write(conf.join("pipewire.conf.d").join(file), text).unwrap();
         }
-        let env = SpawnEnv {
-            dir: dir.clone(),
+        SpawnEnv {
+            dir,
             runtime: runtime.clone(),
             conf,
             plugins: format!("{}:{SYSTEM_SPA_DIR}", stage().join("lib/spa-0.2").display()),
             bus: session.then(|| format!("unix:path={}", runtime.join("bus").display())),
-        };
+        }
+    }
+
+    fn launch(name: &str, fragments: &[(&str, &str)], session: bool) -> Self {
+        let env = Self::prepare(name, fragments, session);
+        let (dir, runtime) = (env.dir.clone(), env.runtime.clone());
         let mut companions = Vec::new();
         if let Some(bus) = &env.bus {
             let child = env.spawn("dbus-daemon", &["--session", "--nofork", "--nopidfile", &format!("--address={bus}")], "dbus.log", "dbus-daemon");
