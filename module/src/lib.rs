@@ -62,8 +62,13 @@ macro_rules! error {
     ($($arg:tt)*) => { log(spa::SPA_LOG_LEVEL_ERROR, line!(), &format!($($arg)*)) };
 }
 
+/// "Invalid argument" for EINVAL or -EINVAL.
 fn strerror(res: c_int) -> String {
-    std::io::Error::from_raw_os_error(res.abs()).to_string()
+    let text = std::io::Error::from_raw_os_error(res.abs()).to_string();
+    match text.split_once(" (os error") {
+        Some((words, _)) => words.to_owned(),
+        None => text,
+    }
 }
 
 fn errno() -> c_int {
@@ -268,8 +273,8 @@ unsafe fn init(module: *mut pw::pw_impl_module, args: *const c_char) -> Result<(
     if handle.is_null() {
         let e = errno();
         error!(
-            "asio-bridge module: cannot create bridge '{name}': {} (the plugin's reason is logged above; \
-             if it is not, is {}.so under SPA_PLUGIN_DIR?)",
+            "asio-bridge module: cannot create bridge '{name}': {}; the line before says why (if none does: \
+             is {}.so in a directory of SPA_PLUGIN_DIR?)",
             strerror(e),
             LIBRARY_NAME.to_string_lossy()
         );
@@ -403,6 +408,20 @@ mod tests {
         assert_eq!(p.get(c"node.name").as_deref(), Some("bridge-y"));
         assert_eq!(p.get(c"asio.outputs").as_deref(), Some("8"));
         assert_eq!(p.get(c"asio.rates").as_deref(), Some("[44100,48000]"));
+    }
+
+    #[test]
+    fn key_value_pairs_inside_an_object() {
+        let p = props(c"{ node.name=bridge-z asio.rates=[44100,48000,96000] asio.power-of-two-quantum=false }");
+        assert_eq!(p.get(c"node.name").as_deref(), Some("bridge-z"));
+        assert_eq!(p.get(c"asio.rates").as_deref(), Some("[44100,48000,96000]"));
+        assert_eq!(p.get(c"asio.power-of-two-quantum").as_deref(), Some("false"));
+    }
+
+    #[test]
+    fn error_text_without_the_number() {
+        assert_eq!(strerror(-libc::EINVAL), "Invalid argument");
+        assert_eq!(strerror(libc::ENOENT), "No such file or directory");
     }
 
     #[test]

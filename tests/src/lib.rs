@@ -41,6 +41,23 @@ pub fn fragment(name: &str) -> String {
     fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The shipped module fragment with `extra` (`key = value ...`) added to
+/// its bridge's args.
+pub fn shipped_with(extra: &str) -> String {
+    const ARGS: &str = "asio.inputs = 2 asio.outputs = 2 }";
+    let text = fragment("50-asio-bridge.conf");
+    assert!(text.contains(ARGS), "the shipped fragment changed shape:\n{text}");
+    text.replacen(ARGS, &format!("asio.inputs = 2 asio.outputs = 2 {extra} }}"), 1)
+}
+
+/// `text`, a fragment with `context.modules`, with one more bridge loaded
+/// by the project's module with `args` (`key = value ...`).
+pub fn with_bridge(text: &str, args: &str) -> String {
+    const MODULES: &str = "context.modules = [";
+    assert!(text.contains(MODULES), "no context.modules in:\n{text}");
+    text.replacen(MODULES, &format!("{MODULES}\n    {{ name = libpipewire-module-asio-bridge args = {{ {args} }} }}"), 1)
+}
+
 /// A fresh work directory under target/e2e (not /tmp: Wine refuses prefixes there).
 pub fn work_dir(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
