@@ -263,9 +263,15 @@ unsafe fn init(module: *mut pw::pw_impl_module, args: *const c_char) -> Result<(
         let v = if p.is_null() { ptr::null() } else { pw::pw_properties_get(p, c"default.clock.quantum-limit".as_ptr()) };
         (!v.is_null()).then(|| CStr::from_ptr(v).to_owned())
     };
-    let props = bridge_props(args, limit.as_deref()).inspect_err(|&e| {
+    let mut props = bridge_props(args, limit.as_deref()).inspect_err(|&e| {
         error!("asio-bridge module: cannot parse arguments {:?}: {}", args.map(|a| a.to_string_lossy()), strerror(e))
     })?;
+    // Tools show which module made the node (the module's global exists
+    // before init is called).
+    // SAFETY: module is live; its info is owned by it and read at once.
+    if let Some(info) = unsafe { sys::pw_impl_module_get_info(module).as_ref() } {
+        props.set(c"module.id", &CString::new(info.id.to_string()).unwrap_or_default());
+    }
     let name = props.get(c"node.name").unwrap_or_else(|| DEFAULT_NODE_NAME.into());
 
     // SAFETY: context is live; the dict is read during the call only.

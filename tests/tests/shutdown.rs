@@ -96,6 +96,8 @@ fn unloading_the_module_removes_its_node() {
     let module = id_of(&daemon, "Module", "module.name", "libpipewire-module-asio-bridge");
     let info = daemon.dump().into_iter().find(|o| o["id"] == module).unwrap();
     assert!(props(&info)["module.description"].is_string(), "{info}");
+    let node = daemon.node("asio-bridge");
+    assert_eq!(props(&node)["module.id"].to_string().trim_matches('"'), module.to_string(), "{node}");
     pw_cli(&daemon, &["destroy", &module.to_string()]);
     daemon.wait_until("the node is gone", Duration::from_secs(5), || {
         !daemon.dump().iter().any(|o| is_type(o, "Node") && props(o)["node.name"] == "asio-bridge")
