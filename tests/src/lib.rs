@@ -41,6 +41,23 @@ pub fn fragment(name: &str) -> String {
     fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
+/// The shipped module fragment with `extra` (`key = value ...`) added to
+/// its bridge's args.
+pub fn shipped_with(extra: &str) -> String {
+    const ARGS: &str = "asio.inputs = 2 asio.outputs = 2 }";
+    let text = fragment("50-asio-bridge.conf");
+    assert!(text.contains(ARGS), "the shipped fragment changed shape:\n{text}");
+    text.replacen(ARGS, &format!("asio.inputs = 2 asio.outputs = 2 {extra} }}"), 1)
+}
+
+/// `text`, a fragment with `context.modules`, with one more bridge loaded
+/// by the project's module with `args` (`key = value ...`).
+pub fn with_bridge(text: &str, args: &str) -> String {
+    const MODULES: &str = "context.modules = [";
+    assert!(text.contains(MODULES), "no context.modules in:\n{text}");
+    text.replacen(MODULES, &format!("{MODULES}\n    {{ name = libpipewire-module-asio-bridge args = {{ {args} }} }}"), 1)
+}
+
 /// A fresh work directory under target/e2e (not /tmp: Wine refuses prefixes there).
 pub fn work_dir(name: &str) -> PathBuf {
     static N: AtomicU32 = AtomicU32::new(0);
@@ -157,7 +174,32 @@ impl Daemon {
         Self::launch(name, fragments, false)
     }
 
-    fn launch(name: &str, fragments: &[(&str, &str)], session: bool) -> Self {
+    /// Runs the daemon alone with `fragments` for a config that must make it
+    /// exit by itself (e.g. a mandatory module failing); returns its exit
+    /// status and log. Never waits longer than `timeout`.
+    pub fn run_until_exit(name: &str, fragments: &[(&str, &str)], timeout: Duration) -> (std::process::ExitStatus, String) {
+        let env = Self::prepare(name, fragments, false);
+        let mut child = env.spawn("pipewire", &[], "pipewire.log", "pipewire");
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if start.elapsed() > timeout {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the daemon did not exit within {timeout:?}\n{}", fs::read_to_string(env.dir.join("pipewire.log")).unwrap_or_default());
+            }
+            sleep(Duration::from_millis(20));
+        };
+        let log = fs::read_to_string(env.dir.join("pipewire.log")).unwrap_or_default();
+        let _ = fs::remove_dir_all(&env.dir);
+        (status, log)
+    }
+
+    /// A fresh session directory with the stock config plus `fragments`,
+    /// and the environment its programs run with.
+    fn prepare(name: &str, fragments: &[(&str, &str)], session: bool) -> SpawnEnv {
         let dir = work_dir(name);
         let runtime = dir.join("run");
         let conf = dir.join("conf");
@@ -175,13 +217,18 @@ impl Daemon {
         for (file, text) in fragments {
             fs::write(conf.join("pipewire.conf.d").join(file), text).unwrap();
         }
-        let env = SpawnEnv {
-            dir: dir.clone(),
+        SpawnEnv {
+            dir,
             runtime: runtime.clone(),
             conf,
             plugins: format!("{}:{SYSTEM_SPA_DIR}", stage().join("lib/spa-0.2").display()),
             bus: session.then(|| format!("unix:path={}", runtime.join("bus").display())),
-        };
+        }
+    }
+
+    fn launch(name: &str, fragments: &[(&str, &str)], session: bool) -> Self {
+        let env = Self::prepare(name, fragments, session);
+        let (dir, runtime) = (env.dir.clone(), env.runtime.clone());
         let mut companions = Vec::new();
         if let Some(bus) = &env.bus {
             let child = env.spawn("dbus-daemon", &["--session", "--nofork", "--nopidfile", &format!("--address={bus}")], "dbus.log", "dbus-daemon");

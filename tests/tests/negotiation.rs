@@ -2,7 +2,7 @@
 //! the driver and the graph: a real daemon, a real Wine prefix, the
 //! project's ASIO host.
 
-use asio_bridge_tests::{fragment, output_text, props, report, run_with_timeout, stage, wine::Prefix, Daemon, Report};
+use asio_bridge_tests::{output_text, props, report, run_with_timeout, shipped_with, stage, wine::Prefix, with_bridge, Daemon, Report};
 use std::{process::Stdio, thread::sleep, time::Duration};
 
 const MODULE_FRAGMENT: &str = "50-asio-bridge.conf";
@@ -17,13 +17,7 @@ fn daemon(name: &str) -> Daemon {
 /// `daemon` with more context properties and bridge settings.
 fn daemon_with(name: &str, context: &str, bridge: &str) -> Daemon {
     let args = format!("{RATES} {bridge}");
-    let text = fragment(MODULE_FRAGMENT)
-        .replace("asio.inputs=2 asio.outputs=2\"", &format!("asio.inputs=2 asio.outputs=2 {args}\""))
-        .replace(
-            "context.modules = [",
-            &format!("context.modules = [\n    {{ name = libpipewire-module-spa-node args = \"api.asio.bridge node.name=asio-bridge-same-cycle asio.mode=same-cycle {args}\" }}"),
-        );
-    assert!(text.contains(&format!("asio.outputs=2 {args}")) && text.contains("asio.mode=same-cycle"), "{text}");
+    let text = with_bridge(&shipped_with(&args), &format!("node.name=asio-bridge-same-cycle asio.mode=same-cycle {args}"));
     let clock = format!("context.properties = {{ default.clock.allowed-rates = [ 44100 48000 96000 ] {context} }}\n");
     let daemon = Daemon::start(name, &[("10-clock.conf", &clock), (MODULE_FRAGMENT, &text)]);
     for node in ["asio-bridge", "asio-bridge-same-cycle"] {

@@ -1,7 +1,7 @@
 //! The bridge node inside a real PipeWire daemon, driven by the real
 //! reference client.
 
-use asio_bridge_tests::{fragment, output_text, props, report, run_with_timeout, Daemon, Report};
+use asio_bridge_tests::{fragment, output_text, props, report, run_with_timeout, shipped_with, with_bridge, Daemon, Report};
 use std::{
     io::Write,
     process::Stdio,
@@ -17,9 +17,7 @@ fn shipped() -> Daemon {
 
 /// Two bridges: a module entry each, so one can feed the other.
 fn two_bridges() -> Daemon {
-    let text = fragment(MODULE_FRAGMENT)
-        .replace("node.name=asio-bridge ", "node.name=bridge-a ")
-        .replace("context.modules = [", "context.modules = [\n    { name = libpipewire-module-spa-node args = \"api.asio.bridge node.name=bridge-b asio.inputs=2 asio.outputs=2\" }");
+    let text = with_bridge(&fragment(MODULE_FRAGMENT).replace("node.name = asio-bridge ", "node.name = bridge-a "), "node.name=bridge-b asio.inputs=2 asio.outputs=2");
     assert!(text.contains("bridge-a") && text.contains("bridge-b"));
     Daemon::start("two", &[(MODULE_FRAGMENT, &text)])
 }
@@ -269,7 +267,7 @@ fn runs_beside_wireplumber_without_becoming_a_default_device() {
 
 /// A daemon that allows three rates, with a bridge that may ask for them.
 fn clock_daemon(name: &str, bridge_args: &str) -> Daemon {
-    let text = fragment(MODULE_FRAGMENT).replace("asio.inputs=2 asio.outputs=2", &format!("asio.inputs=2 asio.outputs=2 {bridge_args}"));
+    let text = shipped_with(bridge_args);
     assert!(text.contains(bridge_args));
     let clock = "context.properties = { default.clock.allowed-rates = [ 44100 48000 96000 ] }\n";
     Daemon::start(name, &[("10-clock.conf", clock), (MODULE_FRAGMENT, &text)])

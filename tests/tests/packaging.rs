@@ -19,8 +19,10 @@ fn meson_installs_every_file_where_the_system_looks() {
         assert!(out.status.success(), "meson {}: {}", args[0], output_text(&out));
     }
     let spa = String::from_utf8(Command::new("pkg-config").args(["--variable=plugindir", "libspa-0.2"]).output().unwrap().stdout).unwrap();
+    let modules = String::from_utf8(Command::new("pkg-config").args(["--variable=moduledir", "libpipewire-0.3"]).output().unwrap().stdout).unwrap();
     for file in [
         format!("{}/asio-bridge/libspa-asio-bridge.so", spa.trim()),
+        format!("{}/libpipewire-module-asio-bridge.so", modules.trim()),
         "/usr/share/pipewire/pipewire.conf.d/50-asio-bridge.conf".into(),
         format!("{wine}/x86_64-windows/asiobridge.dll"),
         format!("{wine}/x86_64-unix/asiobridge.so"),

@@ -17,6 +17,7 @@ Commands:
   stage [--prefix DIR]  build everything in release mode and lay it out as an
                         install prefix (default: target/stage):
       lib/spa-0.2/asio-bridge/libspa-asio-bridge.so   the node PipeWire loads
+      lib/pipewire-0.3/libpipewire-module-asio-bridge.so  the module that loads it
       share/pipewire/pipewire.conf.d/                 config fragments
       lib/wine/x86_64-windows/, lib/wine/x86_64-unix/ the Wine ASIO driver
       bin/                                            reference client, tools
@@ -62,8 +63,9 @@ pub fn fail(msg: &str) -> ! {
 fn stage(stage: &Stage, cargo: &str) {
     run(Command::new(cargo)
         .current_dir(&stage.root)
-        .args(["build", "--release", "-p", "spa-asio-bridge", "-p", "asio-bridge-client"]));
+        .args(["build", "--release", "-p", "spa-asio-bridge", "-p", "pipewire-module-asio-bridge", "-p", "asio-bridge-client"]));
     stage.install(&stage.release.join("libspa_asio_bridge.so"), "lib/spa-0.2/asio-bridge/libspa-asio-bridge.so");
+    stage.install(&stage.release.join("libpipewire_module_asio_bridge.so"), "lib/pipewire-0.3/libpipewire-module-asio-bridge.so");
     stage.install(&stage.release.join("asio-bridge-client"), "bin/asio-bridge-client");
     for entry in fs::read_dir(stage.root.join("conf/pipewire.conf.d")).unwrap() {
         let path = entry.unwrap().path();

@@ -12,7 +12,7 @@
 //! when its FUTEX_WAIT returns.
 
 use asio_bridge_abi::{futex, monotonic_nsec};
-use asio_bridge_tests::{fragment, output_text, report, run_with_timeout, Daemon, Report};
+use asio_bridge_tests::{fragment, output_text, report, run_with_timeout, with_bridge, Daemon, Report};
 use std::{
     fs,
     process::Command,
@@ -192,10 +192,7 @@ fn daemon_threads(pid: u32) -> String {
 fn main() {
     // The floors first: fork() wants a process without other threads.
     let floors = [futex_floor(DAEMON_CPU, DAEMON_CPU), futex_floor(DAEMON_CPU, 1)];
-    let text = fragment("50-asio-bridge.conf").replace(
-        "context.modules = [",
-        &format!("context.modules = [\n    {{ name = libpipewire-module-spa-node args = \"api.asio.bridge node.name={SAME_CYCLE} asio.mode=same-cycle\" }}"),
-    );
+    let text = with_bridge(&fragment("50-asio-bridge.conf"), &format!("node.name={SAME_CYCLE} asio.mode=same-cycle"));
     let daemon = Daemon::start_bare("bench-wake", &[("50-asio-bridge.conf", &text)]);
     daemon.node("asio-bridge");
     daemon.node(SAME_CYCLE);
