@@ -177,7 +177,11 @@ fn test(cmd: &mut Command) {
 
 fn main() {
     let args: Vec<String> = env::args().skip(1).collect();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    // cargo run says where this crate is; the path compiled in is the fallback.
+    // (Cargo reuses a build of the same workspace from another directory
+    // sharing its target dir, so the compiled-in path can be that one's.)
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let root = manifest_dir.parent().unwrap().to_path_buf();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
     // Cargo's own output directory, which a packager may move.
     let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
