@@ -183,8 +183,9 @@ fn main() {
     let manifest_dir = env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
     let root = manifest_dir.parent().unwrap().to_path_buf();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    // Cargo's own output directory, which a packager may move.
-    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from);
+    // Cargo's own output directory, which a packager may move (relative to
+    // where cargo was run; the builds below run in the root).
+    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| env::current_dir().unwrap().join(dir));
     let default = Stage { release: target.join("release"), prefix: root.join("target/stage"), root: root.clone() };
     match args.first().map(String::as_str) {
         Some("stage") => match &args[1..] {
