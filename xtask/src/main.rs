@@ -21,6 +21,12 @@ Commands:
       share/pipewire/pipewire.conf.d/                 config fragments
       lib/wine/x86_64-windows/, lib/wine/x86_64-unix/ the Wine ASIO driver
       bin/                                            reference client, tools
+        [--flat DIR [--strip PROGRAM]]
+                        also copy every staged file into DIR under its own
+                        name (meson installs from there), stripping ELF files
+                        with PROGRAM
+  stage --list          print what the stage holds, one `KIND<tab>PATH` a
+                        line (KIND: the system directory meson installs it to)
   test [ARGS]           stage, then run every test (unit and end-to-end,
                         against a real PipeWire daemon and Wine); ARGS go to
                         the test binaries, e.g. a test name filter
@@ -40,8 +46,38 @@ pub struct Stage {
     pub release: PathBuf,
 }
 
+/// Every file the stage holds, each with the kind of system directory it is
+/// installed into (meson/meson.build maps kinds to directories): the one
+/// list of what gets installed. `stage` refuses a file not listed here and
+/// fails when a listed file was not made; `stage --list` prints it for meson.
+/// Kinds: spa-plugin, pipewire-module, pipewire-conf, wine-windows,
+/// wine-unix, bin, data.
+pub fn manifest(root: &Path) -> Vec<(&'static str, String)> {
+    let mut files: Vec<(&'static str, String)> = vec![
+        ("spa-plugin", "lib/spa-0.2/asio-bridge/libspa-asio-bridge.so".into()),
+        ("pipewire-module", "lib/pipewire-0.3/libpipewire-module-asio-bridge.so".into()),
+        ("wine-windows", "lib/wine/x86_64-windows/asiobridge.dll".into()),
+        ("wine-unix", "lib/wine/x86_64-unix/asiobridge.so".into()),
+        ("bin", "bin/asio-bridge-client".into()),
+        ("bin", "bin/asio-bridge-register".into()),
+        // The test ASIO host is a Windows program: data, not a command.
+        ("data", "bin/asio-host.exe".into()),
+    ];
+    let mut fragments: Vec<String> = fs::read_dir(root.join("conf/pipewire.conf.d"))
+        .unwrap_or_else(|e| fail(&format!("conf/pipewire.conf.d: {e}")))
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name.ends_with(".conf"))
+        .collect();
+    fragments.sort();
+    files.extend(fragments.into_iter().map(|name| ("pipewire-conf", format!("share/pipewire/pipewire.conf.d/{name}"))));
+    files
+}
+
 impl Stage {
     pub fn install(&self, from: &Path, to: &str) {
+        if !manifest(&self.root).iter().any(|(_, path)| path == to) {
+            fail(&format!("{to} is staged but not listed in manifest() (xtask/src/main.rs): add it there with the kind of directory it installs into"));
+        }
         let dest = self.prefix.join(to);
         fs::create_dir_all(dest.parent().unwrap()).unwrap();
         fs::copy(from, &dest).unwrap_or_else(|e| fail(&format!("copy {} -> {}: {e}", from.display(), dest.display())));
@@ -67,13 +103,43 @@ fn stage(stage: &Stage, cargo: &str) {
     stage.install(&stage.release.join("libspa_asio_bridge.so"), "lib/spa-0.2/asio-bridge/libspa-asio-bridge.so");
     stage.install(&stage.release.join("libpipewire_module_asio_bridge.so"), "lib/pipewire-0.3/libpipewire-module-asio-bridge.so");
     stage.install(&stage.release.join("asio-bridge-client"), "bin/asio-bridge-client");
-    for entry in fs::read_dir(stage.root.join("conf/pipewire.conf.d")).unwrap() {
-        let path = entry.unwrap().path();
-        let name = path.file_name().unwrap().to_str().unwrap();
-        stage.install(&path, &format!("share/pipewire/pipewire.conf.d/{name}"));
+    for (kind, path) in manifest(&stage.root) {
+        if kind == "pipewire-conf" {
+            let name = path.rsplit('/').next().unwrap();
+            stage.install(&stage.root.join("conf/pipewire.conf.d").join(name), &path);
+        }
     }
     wine::stage(stage, cargo);
+    for (_, path) in manifest(&stage.root) {
+        if !stage.prefix.join(&path).is_file() {
+            fail(&format!("{path} is listed in manifest() but was not staged"));
+        }
+    }
     println!("staged into {}", stage.prefix.display());
+}
+
+/// Copies every staged file into `dir` under its own name, the flat layout of
+/// a meson custom_target's outputs: bin files mode 0755, the rest 0644, ELF
+/// files stripped with `strip` when given. The Windows files are linked
+/// stripped already (see wine.rs).
+fn flatten(stage: &Stage, dir: &Path, strip: Option<&str>) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::create_dir_all(dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
+    for (kind, path) in manifest(&stage.root) {
+        let from = stage.prefix.join(&path);
+        let to = dir.join(from.file_name().unwrap());
+        let _ = fs::remove_file(&to);
+        fs::copy(&from, &to).unwrap_or_else(|e| fail(&format!("copy {} -> {}: {e}", from.display(), to.display())));
+        fs::set_permissions(&to, fs::Permissions::from_mode(0o644)).unwrap();
+        let mut magic = [0u8; 4];
+        let elf = fs::File::open(&to).and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic)).is_ok() && &magic == b"\x7fELF";
+        if let (Some(strip), true) = (strip, elf) {
+            run(Command::new(strip).arg(&to));
+        }
+        if kind == "bin" {
+            fs::set_permissions(&to, fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
 }
 
 /// Where tests leave tables worth reading (e.g. the latency sweep).
@@ -114,14 +180,43 @@ fn test(cmd: &mut Command) {
 
 fn main() {
     let args: Vec<String> = env::args().skip(1).collect();
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    // cargo run says where this crate is; the path compiled in is the fallback.
+    // (Cargo reuses a build of the same workspace from another directory
+    // sharing its target dir, so the compiled-in path can be that one's.)
+    let manifest_dir = env::var_os("CARGO_MANIFEST_DIR").map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from);
+    let root = manifest_dir.parent().unwrap().to_path_buf();
     let cargo = env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let default = Stage { release: root.join("target/release"), prefix: root.join("target/stage"), root: root.clone() };
+    // Cargo's own output directory, which a packager may move (relative to
+    // where cargo was run; the builds below run in the root).
+    let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| env::current_dir().unwrap().join(dir));
+    let default = Stage { release: target.join("release"), prefix: root.join("target/stage"), root: root.clone() };
     match args.first().map(String::as_str) {
         Some("stage") => match &args[1..] {
-            [] => stage(&default, &cargo),
-            [flag, dir] if flag == "--prefix" => stage(&Stage { prefix: PathBuf::from(dir), ..default }, &cargo),
-            _ => fail(USAGE),
+            [flag] if flag == "--list" => {
+                for (kind, path) in manifest(&root) {
+                    println!("{kind}\t{path}");
+                }
+            }
+            rest => {
+                let (mut prefix, mut flat, mut strip) = (None, None, None);
+                let mut rest = rest.iter();
+                while let Some(flag) = rest.next() {
+                    let value = rest.next().unwrap_or_else(|| fail(USAGE));
+                    match flag.as_str() {
+                        "--prefix" => prefix = Some(PathBuf::from(value)),
+                        "--flat" => flat = Some(PathBuf::from(value)),
+                        "--strip" => strip = Some(value.as_str()),
+                        _ => fail(USAGE),
+                    }
+                }
+                let stage_to = Stage { prefix: prefix.unwrap_or(default.prefix.clone()), ..default };
+                stage(&stage_to, &cargo);
+                match (flat, strip) {
+                    (Some(dir), strip) => flatten(&stage_to, &dir, strip),
+                    (None, Some(_)) => fail(USAGE),
+                    (None, None) => {}
+                }
+            }
         },
         Some("test") => {
             // End-to-end tests run one at a time: each starts its own

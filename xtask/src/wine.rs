@@ -19,12 +19,14 @@ pub fn stage(stage: &Stage, cargo: &str) {
     run(Command::new(cargo).current_dir(&stage.root).args(["build", "--release", "-p", "asio-bridge-unix"]));
     stage.install(&stage.release.join("libasiobridge.so"), "lib/wine/x86_64-unix/asiobridge.so");
 
-    let out = stage.root.join("target/wine");
+    let out = stage.release.parent().unwrap().join("wine");
     std::fs::create_dir_all(&out).unwrap();
     let pe = stage.root.join("asio-bridge/pe");
     let dll = out.join("asiobridge.dll");
     run(Command::new(MINGW)
-        .args(["-shared", "-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        // -s: linked stripped. Built without -g, the symbols are no help to
+        // a debugger, and no distribution tool strips a PE file.
+        .args(["-shared", "-O2", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&dll)
         .arg(pe.join("driver.c"))
         .arg(pe.join("asiobridge.def"))
@@ -35,7 +37,7 @@ pub fn stage(stage: &Stage, cargo: &str) {
 
     let host = out.join("asio-host.exe");
     run(Command::new(MINGW)
-        .args(["-O2", "-Wall", "-Wextra", "-Werror", "-o"])
+        .args(["-O2", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&host)
         .arg(stage.root.join("asio-bridge/host/asio-host.c"))
         .args(["-lole32", "-luuid", "-ladvapi32"]));
