@@ -19,6 +19,7 @@ Commands:
       lib/spa-0.2/asio-bridge/libspa-asio-bridge.so   the node PipeWire loads
       lib/pipewire-0.3/libpipewire-module-asio-bridge.so  the module that loads it
       share/pipewire/pipewire.conf.d/                 config fragments
+      share/wireplumber/                              the autoconnect script and its loaders
       lib/wine/x86_64-windows/, lib/wine/x86_64-unix/ the Wine ASIO driver
       bin/                                            reference client, tools
         [--flat DIR [--strip PROGRAM]]
@@ -51,7 +52,8 @@ pub struct Stage {
 /// list of what gets installed. `stage` refuses a file not listed here and
 /// fails when a listed file was not made; `stage --list` prints it for meson.
 /// Kinds: spa-plugin, pipewire-module, pipewire-conf, wine-windows,
-/// wine-unix, bin, data.
+/// wine-unix, bin, data, wireplumber-script, wireplumber-0.4-policy,
+/// wireplumber-0.5-conf.
 pub fn manifest(root: &Path) -> Vec<(&'static str, String)> {
     let mut files: Vec<(&'static str, String)> = vec![
         ("spa-plugin", "lib/spa-0.2/asio-bridge/libspa-asio-bridge.so".into()),
@@ -63,6 +65,9 @@ pub fn manifest(root: &Path) -> Vec<(&'static str, String)> {
         // The test ASIO host is a Windows program: data, not a command.
         ("data", "bin/asio-host.exe".into()),
     ];
+    // The WirePlumber autoconnect script, and its loader for each WirePlumber
+    // generation (meson installs the one the system's WirePlumber reads).
+    files.extend(WIREPLUMBER.iter().map(|(kind, path)| (*kind, format!("share/wireplumber/{path}"))));
     let mut fragments: Vec<String> = fs::read_dir(root.join("conf/pipewire.conf.d"))
         .unwrap_or_else(|e| fail(&format!("conf/pipewire.conf.d: {e}")))
         .map(|entry| entry.unwrap().file_name().into_string().unwrap())
@@ -72,6 +77,14 @@ pub fn manifest(root: &Path) -> Vec<(&'static str, String)> {
     files.extend(fragments.into_iter().map(|name| ("pipewire-conf", format!("share/pipewire/pipewire.conf.d/{name}"))));
     files
 }
+
+/// The WirePlumber files, by kind and path under conf/wireplumber/ (and
+/// share/wireplumber/ in the stage).
+const WIREPLUMBER: [(&str, &str); 3] = [
+    ("wireplumber-script", "scripts/asio-bridge-autoconnect.lua"),
+    ("wireplumber-0.4-policy", "policy.lua.d/90-asio-bridge-autoconnect.lua"),
+    ("wireplumber-0.5-conf", "wireplumber.conf.d/90-asio-bridge-autoconnect.conf"),
+];
 
 impl Stage {
     pub fn install(&self, from: &Path, to: &str) {
@@ -108,6 +121,9 @@ fn stage(stage: &Stage, cargo: &str) {
             let name = path.rsplit('/').next().unwrap();
             stage.install(&stage.root.join("conf/pipewire.conf.d").join(name), &path);
         }
+    }
+    for (_, path) in WIREPLUMBER {
+        stage.install(&stage.root.join("conf/wireplumber").join(path), &format!("share/wireplumber/{path}"));
     }
     wine::stage(stage, cargo);
     for (_, path) in manifest(&stage.root) {
