@@ -150,6 +150,20 @@ impl SpawnEnv {
     }
 }
 
+/// Puts the staged WirePlumber autoconnect script and its 0.4 loader where
+/// WirePlumber 0.4 finds a user's own: `$XDG_CONFIG_HOME/wireplumber/`
+/// (`scripts/`, `policy.lua.d/`), looked up before `/etc/wireplumber` and
+/// `/usr/share/wireplumber`, where a system install puts them. The stock
+/// config stays in use; this adds to it the way an installed copy does.
+fn stage_wireplumber_files(config: &std::path::Path) {
+    for path in ["scripts/asio-bridge-autoconnect.lua", "policy.lua.d/90-asio-bridge-autoconnect.lua"] {
+        let from = stage().join("share/wireplumber").join(path);
+        let to = config.join(path);
+        fs::create_dir_all(to.parent().unwrap()).unwrap();
+        fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}: run `cargo xtask stage`", from.display()));
+    }
+}
+
 /// The staged PipeWire modules first, then the system's.
 fn module_dirs() -> String {
     format!("{}:{SYSTEM_MODULE_DIR}", stage().join("lib/pipewire-0.3").display())
@@ -206,6 +220,7 @@ impl Daemon {
         fs::create_dir_all(conf.join("pipewire.conf.d")).unwrap();
         fs::create_dir_all(&runtime).unwrap();
         fs::create_dir_all(dir.join("config")).unwrap();
+        stage_wireplumber_files(&dir.join("config/wireplumber"));
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
         // The daemon's config, and the one every client (pw-mon, pw-cli)

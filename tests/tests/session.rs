@@ -8,11 +8,13 @@ use asio_bridge_tests::{output_text, report, run_with_timeout, Daemon, Report};
 use std::{thread::sleep, time::Duration};
 
 /// A daemon allowing 44.1 and 48 kHz, with a bridge that offers 48 kHz
-/// only (the default `asio.rates`), made as a context object.
+/// only (the default `asio.rates`), made as a context object. These tests
+/// route the bridge themselves, so it opts out of autoconnect (which would
+/// link it to the null sink they make, the default sink).
 fn daemon(name: &str) -> Daemon {
     let text = "context.properties = { default.clock.allowed-rates = [ 44100 48000 ] }\n\
                 context.objects = [ { factory = spa-node-factory args = { factory.name = api.asio.bridge \
-                library.name = asio-bridge/libspa-asio-bridge node.name = asio-bridge } } ]\n";
+                library.name = asio-bridge/libspa-asio-bridge node.name = asio-bridge node.autoconnect = false } } ]\n";
     let daemon = Daemon::start(name, &[("50-asio-bridge.conf", text)]);
     daemon.node("asio-bridge");
     daemon

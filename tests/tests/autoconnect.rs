@@ -1,0 +1,259 @@
+//! Autoconnect: with the stock WirePlumber and the shipped script, a bridge
+//! plays to the default sink and records from the default source without a
+//! link made by hand, follows the defaults when the user changes them, can
+//! be opted out (`node.autoconnect = false`) or pinned (`target.object`),
+//! and never touches a link it did not make.
+//!
+//! The devices are null sinks made as a desktop user would, under
+//! WirePlumber: two sinks (`sink-a`, `sink-b`) and a virtual source
+//! (`source-a`), all stereo.
+
+use asio_bridge_tests::{fragment, is_type, output_text, props, report, run_with_timeout, shipped_with, with_bridge, Daemon, Report};
+use std::{
+    collections::{BTreeSet, HashMap},
+    process::{Child, Stdio},
+    thread::sleep,
+    time::{Duration, Instant},
+};
+
+/// How soon links must follow a change of the default.
+const FOLLOW: Duration = Duration::from_secs(1);
+
+fn null_node(daemon: &Daemon, name: &str, class: &str) {
+    let args = format!(
+        "{{ factory.name = support.null-audio-sink node.name = {name} media.class = {class} \
+         object.linger = true audio.position = [ FL FR ] }}"
+    );
+    let out = run_with_timeout(daemon.cmd("pw-cli").args(["create-node", "adapter", &args]), Duration::from_secs(10));
+    assert!(out.status.success(), "{}", output_text(&out));
+}
+
+/// The devices, with their ports made (WirePlumber configures them). The
+/// only source is the default source (`wpctl set-default` takes no virtual
+/// source in WirePlumber 0.4: "not a device node").
+fn devices(daemon: &Daemon) {
+    null_node(daemon, "sink-a", "Audio/Sink");
+    null_node(daemon, "sink-b", "Audio/Sink");
+    null_node(daemon, "source-a", "Audio/Source/Virtual");
+    daemon.wait_until("the devices have ports", Duration::from_secs(10), || {
+        let ports = ports(daemon);
+        ["sink-a:playback_FR", "sink-b:playback_FR", "source-a:capture_FR"].iter().all(|p| ports.contains(*p))
+    });
+}
+
+fn ports(daemon: &Daemon) -> String {
+    let out = daemon.cmd("pw-link").args(["-io"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Every link in the graph as "node:port -> node:port".
+fn links(daemon: &Daemon) -> BTreeSet<String> {
+    let dump = daemon.dump();
+    let nodes: HashMap<u64, String> = dump
+        .iter()
+        .filter(|o| is_type(o, "Node"))
+        .map(|o| (o["id"].as_u64().unwrap(), props(o)["node.name"].as_str().unwrap_or("?").to_owned()))
+        .collect();
+    let ports: HashMap<u64, String> = dump
+        .iter()
+        .filter(|o| is_type(o, "Port"))
+        .map(|o| {
+            let p = props(o);
+            let node = p["node.id"].as_u64().and_then(|n| nodes.get(&n)).cloned().unwrap_or_else(|| "?".into());
+            (o["id"].as_u64().unwrap(), format!("{node}:{}", p["port.name"].as_str().unwrap_or("?")))
+        })
+        .collect();
+    let name = |id: &serde_json::Value| id.as_u64().and_then(|id| ports.get(&id)).cloned().unwrap_or_else(|| format!("port {id}"));
+    dump.iter()
+        .filter(|o| is_type(o, "Link"))
+        .map(|o| format!("{} -> {}", name(&o["info"]["output-port-id"]), name(&o["info"]["input-port-id"])))
+        .collect()
+}
+
+/// The links touching node `bridge`.
+fn links_of(daemon: &Daemon, bridge: &str) -> BTreeSet<String> {
+    let mine = format!("{bridge}:");
+    links(daemon).into_iter().filter(|l| l.split(" -> ").any(|end| end.starts_with(&mine))).collect()
+}
+
+fn set(links: &[String]) -> BTreeSet<String> {
+    links.iter().cloned().collect()
+}
+
+/// The links autoconnect makes for `bridge` (2 in, 2 out) with `sink` and `source`.
+fn expected(bridge: &str, sink: Option<&str>, source: Option<&str>) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(sink) = sink {
+        v.push(format!("{bridge}:out_1 -> {sink}:playback_FL"));
+        v.push(format!("{bridge}:out_2 -> {sink}:playback_FR"));
+    }
+    if let Some(source) = source {
+        v.push(format!("{source}:capture_FL -> {bridge}:in_1"));
+        v.push(format!("{source}:capture_FR -> {bridge}:in_2"));
+    }
+    v
+}
+
+/// Waits until the links of `bridge` are exactly `want`; returns how long it took.
+fn wait_for_links(daemon: &Daemon, bridge: &str, want: &BTreeSet<String>, timeout: Duration) -> Duration {
+    let start = Instant::now();
+    let mut seen = BTreeSet::new();
+    while start.elapsed() < timeout {
+        seen = links_of(daemon, bridge);
+        if &seen == want {
+            return start.elapsed();
+        }
+        sleep(Duration::from_millis(20));
+    }
+    panic!(
+        "after {timeout:?} the links of {bridge} are\n{seen:#?}\nnot\n{want:#?}\nWirePlumber log:\n{}",
+        std::fs::read_to_string(daemon.dir.join("wireplumber.log")).unwrap_or_default()
+    );
+}
+
+fn node_id(daemon: &Daemon, name: &str) -> String {
+    daemon.node(name)["id"].to_string()
+}
+
+/// `wpctl set-default`, as a user (or pavucontrol) changes the default.
+fn set_default(daemon: &Daemon, name: &str) {
+    let out = run_with_timeout(daemon.cmd("wpctl").args(["set-default", &node_id(daemon, name)]), Duration::from_secs(10));
+    assert!(out.status.success(), "wpctl set-default {name}: {}", output_text(&out));
+}
+
+fn unlink(daemon: &Daemon, from: &str, to: &str) {
+    let out = daemon.cmd("pw-link").args(["-d", from, to]).output().unwrap();
+    assert!(out.status.success(), "pw-link -d {from} {to}: {}", output_text(&out));
+}
+
+/// A DAW's stand-in, attached to `node` for `seconds`.
+fn attach(daemon: &Daemon, node: &str, seconds: u32) -> Child {
+    daemon.client().args(["--node", node, "--seconds", &seconds.to_string()]).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
+fn ran(client: Child) {
+    let out = client.wait_with_output().unwrap();
+    let r = report(&out.stdout);
+    assert_eq!(r.num("attached"), 1.0, "{}", output_text(&out));
+    assert!(r.num("cycles") > 0.0, "{}", output_text(&out));
+}
+
+#[test]
+fn plays_to_the_default_sink_records_from_the_default_source_and_follows_them() {
+    let daemon = Daemon::start("autoconnect-follow", &[("50-asio-bridge.conf", &fragment("50-asio-bridge.conf"))]);
+    devices(&daemon);
+    set_default(&daemon, "sink-a");
+    let client = attach(&daemon, "asio-bridge", 8);
+    wait_for_links(&daemon, "asio-bridge", &set(&expected("asio-bridge", Some("sink-a"), Some("source-a"))), Duration::from_secs(5));
+
+    // A link the user makes by hand stays through a change of the default.
+    let by_hand = "asio-bridge:out_1 -> sink-a:playback_FR".to_owned();
+    daemon.link("asio-bridge:out_1", "sink-a:playback_FR");
+
+    set_default(&daemon, "sink-b");
+    let mut want = set(&expected("asio-bridge", Some("sink-b"), Some("source-a")));
+    want.insert(by_hand.clone());
+    let took = wait_for_links(&daemon, "asio-bridge", &want, Duration::from_secs(5));
+    assert!(took < FOLLOW, "the links took {took:?} to follow the default sink");
+
+    // Back again: the links return to sink-a, beside the one made by hand.
+    set_default(&daemon, "sink-a");
+    let mut want = set(&expected("asio-bridge", Some("sink-a"), Some("source-a")));
+    want.insert(by_hand.clone());
+    let took = wait_for_links(&daemon, "asio-bridge", &want, Duration::from_secs(5));
+    assert!(took < FOLLOW, "the links took {took:?} to follow the default sink back");
+
+    // One of its links the user removes stays removed...
+    unlink(&daemon, "asio-bridge:out_2", "sink-a:playback_FR");
+    want.remove("asio-bridge:out_2 -> sink-a:playback_FR");
+    wait_for_links(&daemon, "asio-bridge", &want, Duration::from_secs(5));
+    sleep(Duration::from_millis(1500));
+    assert_eq!(links_of(&daemon, "asio-bridge"), want, "autoconnect made a link again that the user removed");
+    // ...until the default moves on.
+    set_default(&daemon, "sink-b");
+    let mut want = set(&expected("asio-bridge", Some("sink-b"), Some("source-a")));
+    want.insert(by_hand);
+    wait_for_links(&daemon, "asio-bridge", &want, Duration::from_secs(5));
+
+    ran(client);
+}
+
+#[test]
+fn node_autoconnect_false_leaves_the_bridge_unlinked() {
+    // Two bridges: one opted out, one not (which shows the script runs).
+    let text = with_bridge(&shipped_with("node.autoconnect = false"), "node.name = asio-bridge-b asio.inputs = 2 asio.outputs = 2");
+    let daemon = Daemon::start("autoconnect-opt-out", &[("50-asio-bridge.conf", &text)]);
+    devices(&daemon);
+    set_default(&daemon, "sink-a");
+    let client = attach(&daemon, "asio-bridge", 5);
+    wait_for_links(&daemon, "asio-bridge-b", &set(&expected("asio-bridge-b", Some("sink-a"), Some("source-a"))), Duration::from_secs(5));
+    set_default(&daemon, "sink-b");
+    wait_for_links(&daemon, "asio-bridge-b", &set(&expected("asio-bridge-b", Some("sink-b"), Some("source-a"))), Duration::from_secs(5));
+    sleep(Duration::from_secs(1));
+    assert_eq!(links_of(&daemon, "asio-bridge"), BTreeSet::new(), "the opted-out bridge was linked");
+    ran(client);
+}
+
+#[test]
+fn target_object_pins_the_bridge_to_a_device() {
+    // asio-bridge pinned to sink-b by name; asio-bridge-c to a sink not
+    // there yet.
+    let text = with_bridge(&shipped_with("target.object = sink-b"), "node.name = asio-bridge-c target.object = sink-c asio.inputs = 2 asio.outputs = 2");
+    let daemon = Daemon::start("autoconnect-pinned", &[("50-asio-bridge.conf", &text)]);
+    devices(&daemon);
+    set_default(&daemon, "sink-a");
+    let client = attach(&daemon, "asio-bridge", 8);
+    // The pin decides the out_* side; in_* follows the default source.
+    let pinned = set(&expected("asio-bridge", Some("sink-b"), Some("source-a")));
+    wait_for_links(&daemon, "asio-bridge", &pinned, Duration::from_secs(5));
+    set_default(&daemon, "sink-b");
+    sleep(Duration::from_millis(500));
+    set_default(&daemon, "sink-a");
+    sleep(Duration::from_secs(1));
+    assert_eq!(links_of(&daemon, "asio-bridge"), pinned, "a default change moved the pinned bridge");
+
+    // A pinned device that is not there: nothing linked, not the default.
+    assert_eq!(links_of(&daemon, "asio-bridge-c"), BTreeSet::new(), "the bridge pinned to an absent device was linked");
+    // It arrives: the out_* side goes to it and, now that the pin is known
+    // to be a sink, in_* follows the default source.
+    null_node(&daemon, "sink-c", "Audio/Sink");
+    wait_for_links(&daemon, "asio-bridge-c", &set(&expected("asio-bridge-c", Some("sink-c"), Some("source-a"))), Duration::from_secs(5));
+    ran(client);
+}
+
+#[test]
+fn links_go_with_wireplumber_and_come_back_with_it() {
+    let mut daemon = Daemon::start("autoconnect-restart", &[("50-asio-bridge.conf", &fragment("50-asio-bridge.conf"))]);
+    devices(&daemon);
+    set_default(&daemon, "sink-a");
+    let want = set(&expected("asio-bridge", Some("sink-a"), Some("source-a")));
+    wait_for_links(&daemon, "asio-bridge", &want, Duration::from_secs(5));
+    // A link made by hand lingers; the script's do not outlive WirePlumber.
+    // (One within the bridge: WirePlumber makes the null sinks' ports again
+    // when it starts, and links to the old ones go with them.)
+    daemon.link("asio-bridge:out_1", "asio-bridge:in_2");
+    let by_hand: BTreeSet<String> = ["asio-bridge:out_1 -> asio-bridge:in_2".to_owned()].into();
+    daemon.kill_wireplumber();
+    wait_for_links(&daemon, "asio-bridge", &by_hand, Duration::from_secs(5));
+    daemon.start_wireplumber();
+    // The new WirePlumber picks the default sink again (a choice made just
+    // before a SIGKILL may not have been saved): the links go to its pick.
+    let mut sink = None;
+    daemon.wait_until("WirePlumber names a default sink", Duration::from_secs(10), || {
+        sink = default_sink(&daemon);
+        sink.is_some()
+    });
+    let sink = sink.unwrap();
+    let mut want = set(&expected("asio-bridge", Some(&sink), Some("source-a")));
+    want.extend(by_hand);
+    wait_for_links(&daemon, "asio-bridge", &want, Duration::from_secs(10));
+}
+
+/// The node.name in the "default" metadata's `default.audio.sink`.
+fn default_sink(daemon: &Daemon) -> Option<String> {
+    let out = daemon.cmd("pw-metadata").args(["0", "default.audio.sink"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value = text.split("value:'").nth(1)?.split('\'').next()?;
+    let json: serde_json::Value = serde_json::from_str(value).ok()?;
+    json["name"].as_str().map(str::to_owned)
+}
