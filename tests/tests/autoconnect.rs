@@ -197,8 +197,9 @@ fn node_autoconnect_false_leaves_the_bridge_unlinked() {
 #[test]
 fn target_object_pins_the_bridge_to_a_device() {
     // asio-bridge pinned to sink-b by name; asio-bridge-c to a sink not
-    // there yet.
+    // there yet; asio-bridge-d to a sink and a source not there yet.
     let text = with_bridge(&shipped_with("target.object = sink-b"), "node.name = asio-bridge-c target.object = sink-c asio.inputs = 2 asio.outputs = 2");
+    let text = with_bridge(&text, "node.name = asio-bridge-d target.object = [ sink-a source-b ] asio.inputs = 2 asio.outputs = 2");
     let daemon = Daemon::start("autoconnect-pinned", &[("50-asio-bridge.conf", &text)]);
     devices(&daemon);
     set_default(&daemon, "sink-a");
@@ -218,6 +219,11 @@ fn target_object_pins_the_bridge_to_a_device() {
     // to be a sink, in_* follows the default source.
     null_node(&daemon, "sink-c", "Audio/Sink");
     wait_for_links(&daemon, "asio-bridge-c", &set(&expected("asio-bridge-c", Some("sink-c"), Some("source-a"))), Duration::from_secs(5));
+
+    // A list pins both sides; the absent source's side waits for it.
+    assert_eq!(links_of(&daemon, "asio-bridge-d"), set(&expected("asio-bridge-d", Some("sink-a"), None)));
+    null_node(&daemon, "source-b", "Audio/Source/Virtual");
+    wait_for_links(&daemon, "asio-bridge-d", &set(&expected("asio-bridge-d", Some("sink-a"), Some("source-b"))), Duration::from_secs(5));
     ran(client);
 }
 
