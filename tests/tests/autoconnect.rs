@@ -20,9 +20,13 @@ use std::{
 const FOLLOW: Duration = Duration::from_secs(1);
 
 fn null_node(daemon: &Daemon, name: &str, class: &str) {
+    null_node_at(daemon, name, class, "FL FR");
+}
+
+fn null_node_at(daemon: &Daemon, name: &str, class: &str, positions: &str) {
     let args = format!(
         "{{ factory.name = support.null-audio-sink node.name = {name} media.class = {class} \
-         object.linger = true audio.position = [ FL FR ] }}"
+         object.linger = true audio.position = [ {positions} ] }}"
     );
     let out = run_with_timeout(daemon.cmd("pw-cli").args(["create-node", "adapter", &args]), Duration::from_secs(10));
     assert!(out.status.success(), "{}", output_text(&out));
@@ -262,4 +266,25 @@ fn default_sink(daemon: &Daemon) -> Option<String> {
     let value = text.split("value:'").nth(1)?.split('\'').next()?;
     let json: serde_json::Value = serde_json::from_str(value).ok()?;
     json["name"].as_str().map(str::to_owned)
+}
+
+#[test]
+fn further_channels_follow_the_sinks_order_and_a_mono_source_feeds_every_input() {
+    let text = "context.modules = [ { name = libpipewire-module-asio-bridge \
+                args = { node.name = asio-bridge-wide asio.inputs = 2 asio.outputs = 4 } } ]\n";
+    let daemon = Daemon::start("autoconnect-channels", &[("50-asio-bridge.conf", text)]);
+    // The only devices, so the defaults.
+    null_node_at(&daemon, "surround", "Audio/Sink", "FL FR FC LFE RL RR");
+    null_node_at(&daemon, "mic", "Audio/Source/Virtual", "MONO");
+    let client = attach(&daemon, "asio-bridge-wide", 5);
+    let want = set(&[
+        "asio-bridge-wide:out_1 -> surround:playback_FL".into(),
+        "asio-bridge-wide:out_2 -> surround:playback_FR".into(),
+        "asio-bridge-wide:out_3 -> surround:playback_FC".into(),
+        "asio-bridge-wide:out_4 -> surround:playback_LFE".into(),
+        "mic:capture_MONO -> asio-bridge-wide:in_1".into(),
+        "mic:capture_MONO -> asio-bridge-wide:in_2".into(),
+    ]);
+    wait_for_links(&daemon, "asio-bridge-wide", &want, Duration::from_secs(10));
+    ran(client);
 }
