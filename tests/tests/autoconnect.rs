@@ -286,5 +286,8 @@ fn further_channels_follow_the_sinks_order_and_a_mono_source_feeds_every_input()
         "mic:capture_MONO -> asio-bridge-wide:in_2".into(),
     ]);
     wait_for_links(&daemon, "asio-bridge-wide", &want, Duration::from_secs(10));
+    // Its links say whose they are.
+    let marked = daemon.dump().iter().filter(|o| is_type(o, "Link")).filter(|o| props(o)["asio-bridge.autoconnect"] == true).count();
+    assert_eq!(marked, want.len(), "links marked asio-bridge.autoconnect = true");
     ran(client);
 }

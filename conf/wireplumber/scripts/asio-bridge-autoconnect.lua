@@ -26,8 +26,10 @@
 -- Works with WirePlumber 0.4 (loaded by policy.lua.d/
 -- 90-asio-bridge-autoconnect.lua) and 0.5 (a component in wireplumber.conf.d/
 -- 90-asio-bridge-autoconnect.conf). Install only the loader for your
--- version: WirePlumber 0.4 on PipeWire >= 0.3.4x also reads wireplumber.conf.d
--- fragments, and with both it would run this script twice.
+-- version: WirePlumber 0.4 also reads wireplumber.conf.d fragments (seen
+-- with PipeWire 0.3.65), and with both it would run this script twice.
+--
+-- Its links carry asio-bridge.autoconnect = true (pw-dump shows it).
 
 local BRIDGE_FACTORY = "api.asio.bridge"
 
@@ -65,7 +67,7 @@ metadata_om = ObjectManager {
 --   state[bridge] = {
 --     links = { [key] = { proxy = Link, id = global id or nil, side = "out"|"in" } },
 --     device = { out = device node id or nil, ["in"] = ... },
---     refused = { [key] = true },   -- ours, removed by someone else
+--     refused = { [key] = side },   -- ours, removed by someone else
 --   }
 -- key: "<output port id>><input port id>"
 local state = {}
