@@ -159,6 +159,7 @@ fn plays_to_the_default_sink_records_from_the_default_source_and_follows_them() 
     want.insert(by_hand.clone());
     let took = wait_for_links(&daemon, "asio-bridge", &want, Duration::from_secs(5));
     assert!(took < FOLLOW, "the links took {took:?} to follow the default sink");
+    eprintln!("the links followed the default sink to sink-b in {took:?}");
 
     // Back again: the links return to sink-a, beside the one made by hand.
     set_default(&daemon, "sink-a");
@@ -166,6 +167,7 @@ fn plays_to_the_default_sink_records_from_the_default_source_and_follows_them() 
     want.insert(by_hand.clone());
     let took = wait_for_links(&daemon, "asio-bridge", &want, Duration::from_secs(5));
     assert!(took < FOLLOW, "the links took {took:?} to follow the default sink back");
+    eprintln!("the links followed the default sink back to sink-a in {took:?}");
 
     // One of its links the user removes stays removed...
     unlink(&daemon, "asio-bridge:out_2", "sink-a:playback_FR");
