@@ -219,6 +219,20 @@ fn target_object_pins_the_bridge_to_a_device() {
     sleep(Duration::from_secs(1));
     assert_eq!(links_of(&daemon, "asio-bridge"), pinned, "a default change moved the pinned bridge");
 
+    // Re-pinned at runtime through the "default" metadata, as streams are
+    // moved; "-1" there means the defaults; removing it, the property again.
+    let bridge = node_id(&daemon, "asio-bridge");
+    let metadata = |args: &[&str]| {
+        let out = daemon.cmd("pw-metadata").args(args).output().unwrap();
+        assert!(out.status.success(), "pw-metadata {args:?}: {}", output_text(&out));
+    };
+    metadata(&[&bridge, "target.object", "sink-c"]);
+    wait_for_links(&daemon, "asio-bridge", &BTreeSet::new(), Duration::from_secs(5));
+    metadata(&["--", &bridge, "target.object", "-1"]);
+    wait_for_links(&daemon, "asio-bridge", &set(&expected("asio-bridge", Some("sink-a"), Some("source-a"))), Duration::from_secs(5));
+    metadata(&["-d", &bridge, "target.object"]);
+    wait_for_links(&daemon, "asio-bridge", &pinned, Duration::from_secs(5));
+
     // A pinned device that is not there: nothing linked, not the default.
     assert_eq!(links_of(&daemon, "asio-bridge-c"), BTreeSet::new(), "the bridge pinned to an absent device was linked");
     // It arrives: the out_* side goes to it and, now that the pin is known

@@ -16,6 +16,10 @@
 --                               While a pinned device is absent, its side
 --                               stays unlinked (both sides, for one never
 --                               seen) until it appears.
+--   At runtime: pw-metadata <bridge id> target.object <name> pins the
+--   same way and wins over the property; pw-metadata -- <bridge id>
+--   target.object -1 follows the defaults; pw-metadata -d <bridge id>
+--   target.object goes back to the property.
 --
 -- Only links this script made are ever removed. A link that already joins
 -- two ports (made by hand, by qpwgraph, ...) is left alone and not made
@@ -106,9 +110,17 @@ local function default_name(key)
 end
 
 -- target.object: one name or serial, or a SPA-JSON list of them.
-local function pinned_targets(props)
+-- The "default" metadata's target.object for the bridge node (set with
+-- pw-metadata, as for moving a stream) wins over its property; "-1" there
+-- means the defaults.
+local function pinned_targets(id, props)
   local value = props["target.object"]
-  if value == nil or value == "" then
+  local metadata = metadata_om:lookup()
+  local moved = metadata and metadata:find(id, "target.object")
+  if moved ~= nil then
+    value = moved
+  end
+  if value == nil or value == "" or value == "-1" then
     return {}
   end
   if value:match("^%s*%[") then
@@ -175,10 +187,10 @@ end
 local pinned_sides = {}
 
 -- The device each side of a bridge links to: its pins, else the defaults.
-local function sides(props)
+local function sides(id, props)
   local chosen = {}
   local pinned = {}
-  for _, name in ipairs(pinned_targets(props)) do
+  for _, name in ipairs(pinned_targets(id, props)) do
     local device = find_device(name)
     if device then
       local sides_of = serves(device)
@@ -241,7 +253,7 @@ local function rescan_bridge(bridge, existing)
   local wanted = {}
 
   if parse_bool(props["node.autoconnect"], true) then
-    local chosen = sides(props)
+    local chosen = sides(id, props)
     for _, side in ipairs({ "out", "in" }) do
       local device = chosen[side]
       if s.device[side] ~= device then
@@ -358,7 +370,8 @@ end
 
 metadata_om:connect("object-added", function (_, metadata)
   metadata:connect("changed", function (_, subject, key)
-    if subject == 0 and (key == nil or key == "default.audio.sink" or key == "default.audio.source") then
+    if key == nil or key == "target.object"
+        or (subject == 0 and (key == "default.audio.sink" or key == "default.audio.source")) then
       schedule()
     end
   end)
