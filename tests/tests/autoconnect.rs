@@ -307,3 +307,13 @@ fn further_channels_follow_the_sinks_order_and_a_mono_source_feeds_every_input()
     assert_eq!(marked, want.len(), "links marked asio-bridge.autoconnect = true");
     ran(client);
 }
+
+#[test]
+fn a_bridge_made_by_spa_node_factory_is_autoconnected_too() {
+    let text = "context.objects = [ { factory = spa-node-factory args = { factory.name = api.asio.bridge \
+                library.name = asio-bridge/libspa-asio-bridge node.name = asio-bridge-object } } ]\n";
+    let daemon = Daemon::start("autoconnect-object", &[("50-asio-bridge.conf", text)]);
+    devices(&daemon);
+    set_default(&daemon, "sink-b");
+    wait_for_links(&daemon, "asio-bridge-object", &set(&expected("asio-bridge-object", Some("sink-b"), Some("source-a"))), Duration::from_secs(5));
+}
