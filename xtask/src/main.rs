@@ -223,7 +223,7 @@ fn main() {
             // daemon, and timing checks need the machine to themselves.
             stage(&default, &cargo);
             let _ = fs::remove_dir_all(root.join(REPORTS));
-            test(Command::new(&cargo).current_dir(&root).args(["test", "--workspace", "--"]).arg("--test-threads=1").args(&args[1..]));
+            test(Command::new(&cargo).current_dir(&root).args(["test", "--workspace", "--no-fail-fast", "--"]).arg("--test-threads=1").args(&args[1..]));
         }
         Some("demo") => {
             stage(&default, &cargo);

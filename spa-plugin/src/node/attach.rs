@@ -62,10 +62,12 @@ impl Node {
             return None;
         }
         match self.attach(&conn) {
-            Ok(()) => {
+            Ok(shm) => {
                 let exe = printable(&conn.peer.exe());
                 self.log.info(&format!("ASIO client {name} (pid {}, {exe}) attached to '{}'", conn.peer.pid, self.config.node_name));
-                self.holder = Some(Holder { conn: self.watched(conn), name, exe });
+                let conn = self.watched(conn);
+                self.holder = Some(Holder { conn, name, exe, shm, buffer_size: 0, seen: Default::default() });
+                self.refresh_status();
             }
             Err(e) => {
                 let msg = format!("the ASIO bridge '{}' could not set up shared memory: {e}", self.config.node_name);
@@ -119,8 +121,8 @@ impl Node {
     }
 
     /// Maps fresh shared memory for a client, hands it over, and installs it
-    /// for process().
-    fn attach(&mut self, conn: &Connection) -> io::Result<()> {
+    /// for process(). Returns the header, mapped until detach.
+    fn attach(&mut self, conn: &Connection) -> io::Result<*const asio_bridge_shm> {
         let c = &self.config;
         let layout = Layout::new(c.inputs, c.outputs, c.quantum_limit).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let memfd = sealed_memfd(&socket::memfd_name(&c.node_name), layout.size)?;
@@ -155,7 +157,7 @@ impl Node {
         self.data_loop.run(self.rt(), move |rt| {
             rt.set_attachment(Some(attachment));
         });
-        Ok(())
+        Ok(shm)
     }
 
     /// Takes the shared memory away from process() and frees it here, on
@@ -166,6 +168,7 @@ impl Node {
         self.data_loop.run(self.rt(), |rt| old = rt.set_attachment(None));
         let nonfinite = old.map_or(0, |a| a.into_parts().1);
         self.release_clock();
+        self.refresh_status();
         self.log.info(&format!("ASIO client {} (pid {}) detached from '{}'", holder.name, holder.conn.peer.pid, self.config.node_name));
         if nonfinite > 0 {
             self.log.warn(&format!(
