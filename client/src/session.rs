@@ -122,7 +122,13 @@ impl Session {
             _ => AttachError::Io(e),
         })?;
         socket.set_read_timeout(Some(Duration::from_secs(5)))?;
-        send(&socket, as_bytes(&hello))?;
+        // A node that refused at once (busy) may have closed already; its
+        // refusal still waits to be read.
+        if let Err(e) = send(&socket, as_bytes(&hello)) {
+            if !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) {
+                return Err(e.into());
+            }
+        }
         let mut buf = [0u8; 512];
         let (len, fd) = recv_with_fd(&socket, &mut buf)?;
         match decode_node(&buf[..len]).map_err(AttachError::Protocol)? {

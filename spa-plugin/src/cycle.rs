@@ -28,17 +28,21 @@ pub struct Attachment {
     /// seq of the last published cycle (0: none yet).
     seq: u32,
     late_cycles: u32,
+    /// NaN and ±Inf samples the client wrote, replaced by silence.
+    nonfinite_samples: u64,
 }
 
 impl Attachment {
     /// Takes a mapping whose header the main loop already wrote for `layout`.
     pub fn new(map: Mapping, layout: Layout) -> Self {
         assert!(map.len() >= layout.size);
-        Self { map, layout, seq: 0, late_cycles: 0 }
+        Self { map, layout, seq: 0, late_cycles: 0, nonfinite_samples: 0 }
     }
 
-    pub fn into_mapping(self) -> Mapping {
-        self.map
+    /// Gives the mapping back for unmapping off the data loop, with the
+    /// count of non-finite samples replaced while attached.
+    pub fn into_parts(self) -> (Mapping, u64) {
+        (self.map, self.nonfinite_samples)
     }
 
     fn word(&self, offset: usize) -> &AtomicU32 {
@@ -118,7 +122,9 @@ impl Attachment {
     /// Copies the output the client completed for the last published cycle
     /// into one output port, or silence. Pipelined, that cycle was the
     /// previous one (one quantum of delay); same-cycle, it is this one.
-    pub fn read_output(&self, channel: u32, complete: bool, dst: &mut [f32]) {
+    /// NaN and ±Inf (a buggy plugin) become silence here: one NaN reaching
+    /// a PipeWire filter's state would never decay.
+    pub fn read_output(&mut self, channel: u32, complete: bool, dst: &mut [f32]) {
         // The client says how much it wrote (a hostile value is clamped to
         // the buffer); done_seq, acquired by the caller, was stored after it.
         let written = self.out_frames_word().load(Ordering::Relaxed).min(self.layout.max_frames);
@@ -127,7 +133,7 @@ impl Attachment {
         // finished (done_seq acquired); it will not touch that half again
         // until it is woken for a later cycle.
         let src = unsafe { std::slice::from_raw_parts(self.buffer(self.seq & 1, Direction::Output, channel), n) };
-        dst[..n].copy_from_slice(src);
+        self.nonfinite_samples += u64::from(copy_finite(&mut dst[..n], src));
         dst[n..].fill(0.0);
     }
 
@@ -177,5 +183,35 @@ impl Attachment {
     fn cycle_ptr(&self) -> *mut asio_bridge_cycle {
         // SAFETY: offset of the cycle record inside the mapped header.
         unsafe { self.map.as_ptr().add(offset_of!(asio_bridge_shm, cycle)).cast() }
+    }
+}
+
+/// Copies `src` into `dst` with every NaN and ±Inf replaced by 0.0; returns
+/// how many were replaced. Branch-free, so it vectorises.
+pub fn copy_finite(dst: &mut [f32], src: &[f32]) -> u32 {
+    let mut replaced = 0;
+    for (d, &s) in dst.iter_mut().zip(src) {
+        let finite = s.is_finite();
+        replaced += u32::from(!finite);
+        *d = if finite { s } else { 0.0 };
+    }
+    replaced
+}
+
+#[cfg(test)]
+mod tests {
+    use super::copy_finite;
+
+    #[test]
+    fn non_finite_samples_become_silence_and_are_counted() {
+        let src = [0.5, f32::NAN, -1.0, f32::INFINITY, f32::NEG_INFINITY, f32::MIN_POSITIVE, -0.0, f32::MAX];
+        let mut dst = [9.0; 8];
+        assert_eq!(copy_finite(&mut dst, &src), 3);
+        assert_eq!(dst, [0.5, 0.0, -1.0, 0.0, 0.0, f32::MIN_POSITIVE, -0.0, f32::MAX]);
+        // A NaN of any payload is caught, not only the canonical one.
+        let odd = [f32::from_bits(0x7fc0_1234), f32::from_bits(0xffff_ffff)];
+        let mut out = [1.0; 2];
+        assert_eq!(copy_finite(&mut out, &odd), 2);
+        assert_eq!(out, [0.0, 0.0]);
     }
 }

@@ -15,6 +15,8 @@ mod params;
 pub mod ports;
 mod socket;
 mod support;
+mod text;
+mod throttle;
 
 pub use config::{Config, ConfigError, Mode};
 pub use node::Rt;

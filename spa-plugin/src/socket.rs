@@ -78,7 +78,7 @@ pub fn listen(path: &Path) -> io::Result<OwnedFd> {
     // SAFETY: bind/listen with a valid address on a socket we own.
     unsafe {
         cvt(libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len))?;
-        cvt(libc::listen(fd.as_raw_fd(), 8))?;
+        cvt(libc::listen(fd.as_raw_fd(), libc::SOMAXCONN))?;
     }
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
     Ok(fd)

@@ -89,6 +89,12 @@ impl MainLoop {
         unsafe { call!(self.0, spa::spa_loop_utils_methods, add_io, fd, mask, false, Some(func), data) }
     }
 
+    /// Changes the events a watch from `add_io` waits for (0: none).
+    pub fn update_io(&self, source: *mut spa::spa_source, mask: u32) {
+        // SAFETY: `source` came from add_io on this loop and is alive.
+        unsafe { call!(self.0, spa::spa_loop_utils_methods, update_io, source, mask) };
+    }
+
     /// A timer, disarmed until `arm`.
     ///
     /// # Safety

@@ -20,7 +20,7 @@ use std::{
 };
 
 pub const SYSTEM_SPA_DIR: &str = "/usr/lib/x86_64-linux-gnu/spa-0.2";
-const SYSTEM_CONF: &str = "/usr/share/pipewire/pipewire.conf";
+const SYSTEM_CONF_DIR: &str = "/usr/share/pipewire";
 
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
@@ -166,8 +166,12 @@ impl Daemon {
         fs::create_dir_all(dir.join("config")).unwrap();
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
-        fs::copy(SYSTEM_CONF, conf.join("pipewire.conf"))
-            .unwrap_or_else(|e| panic!("{SYSTEM_CONF}: {e} (install the pipewire package)"));
+        // The daemon's config, and the one every client (pw-mon, pw-cli)
+        // reads from the same directory.
+        for file in ["pipewire.conf", "client.conf"] {
+            let system = format!("{SYSTEM_CONF_DIR}/{file}");
+            fs::copy(&system, conf.join(file)).unwrap_or_else(|e| panic!("{system}: {e} (install the pipewire package)"));
+        }
         for (file, text) in fragments {
             fs::write(conf.join("pipewire.conf.d").join(file), text).unwrap();
         }

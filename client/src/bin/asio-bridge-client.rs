@@ -20,8 +20,12 @@ Options:
   --node NAME        bridge node to attach to (default: asio-bridge)
   --name NAME        name the node shows to other clients (default: asio-bridge-client)
   --seconds S        how long to run (default: 5)
-  --output MODE      what to send to every output: silence | counter (default: silence)
-                     counter: each sample carries its graph sample index
+  --output MODE      what to send to every output: silence | counter | poison
+                     (default: silence); counter: each sample carries its
+                     graph sample index; poison: NaN, +Inf, -Inf and 0.25 in
+                     turn, as a broken plugin might
+  --flood A,B        after each cycle, ask for quantum A, then B, 500 times
+                     (a hostile client); reports requests and quantum_changes
   --check-counter    check that input 1 carries the counter signal bit-exactly
                      and report its delay in samples
   --quantum N        ask the node to run the graph at quantum N while attached
@@ -33,12 +37,22 @@ Options:
 
 Exit status: 0 done, 1 a check failed, 2 could not attach.";
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Output {
+    Silence,
+    Counter,
+    Poison,
+}
+
+const POISON: [f32; 4] = [f32::NAN, f32::INFINITY, f32::NEG_INFINITY, 0.25];
+
 struct Options {
     node: String,
     name: String,
     seconds: f64,
-    counter_out: bool,
+    output: Output,
     check_counter: bool,
+    flood: Option<(u32, u32)>,
     rt: Option<i32>,
     cpu: Option<usize>,
     version: u32,
@@ -51,8 +65,9 @@ fn parse() -> Result<Options, String> {
         node: asio_bridge_abi::default_node().into(),
         name: "asio-bridge-client".into(),
         seconds: 5.0,
-        counter_out: false,
+        output: Output::Silence,
         check_counter: false,
+        flood: None,
         rt: None,
         cpu: None,
         version: ASIO_BRIDGE_VERSION,
@@ -67,11 +82,17 @@ fn parse() -> Result<Options, String> {
             "--node" => o.node = value("a node name")?,
             "--name" => o.name = value("a name")?,
             "--seconds" => o.seconds = num(value("seconds")?)?,
-            "--output" => match value("silence or counter")?.as_str() {
-                "silence" => o.counter_out = false,
-                "counter" => o.counter_out = true,
+            "--output" => match value("silence, counter or poison")?.as_str() {
+                "silence" => o.output = Output::Silence,
+                "counter" => o.output = Output::Counter,
+                "poison" => o.output = Output::Poison,
                 v => return Err(format!("--output: unknown mode '{v}'")),
             },
+            "--flood" => {
+                let v = value("two quanta, A,B")?;
+                let pair = v.split_once(',').and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)));
+                o.flood = Some(pair.ok_or(format!("--flood: '{v}' is not A,B"))?);
+            }
             "--check-counter" => o.check_counter = true,
             "--rt" => o.rt = Some(num(value("a priority")?)? as i32),
             "--cpu" => o.cpu = Some(num(value("a CPU number")?)? as usize),
@@ -119,16 +140,21 @@ struct Stats {
     check: CounterCheck,
     last: Option<Cycle>,
     last_nonzero: u64,
+    /// Input 1 samples that were NaN or infinite, and that were 0.25.
+    input_nonfinite: u64,
+    input_quarter: u64,
+    quantum_changes: u64,
 }
 
 impl Stats {
-    fn on_cycle(&mut self, session: &mut Session, cycle: &Cycle, counter_out: bool, check: bool) {
+    fn on_cycle(&mut self, session: &mut Session, cycle: &Cycle, output: Output, check: bool) {
         if let Some(slot) = self.wake_ns.get_mut(self.wakes) {
             *slot = monotonic_nsec().saturating_sub(cycle.publish_nsec);
         }
         self.cycles += 1;
         self.missed += cycle.missed as u64;
         if let Some(prev) = self.last {
+            self.quantum_changes += u64::from(prev.frames != cycle.frames);
             if cycle.missed == 0 && cycle.position != prev.position + prev.frames as u64 {
                 self.position_errors += 1;
             }
@@ -140,18 +166,26 @@ impl Stats {
             if let Some(i) = input.iter().rposition(|&v| v != 0.0) {
                 self.last_nonzero = cycle.position + i as u64;
             }
+            self.input_nonfinite += input.iter().filter(|v| !v.is_finite()).count() as u64;
+            self.input_quarter += input.iter().filter(|&&v| v == 0.25).count() as u64;
             if check {
                 self.check.feed(cycle.position, input);
             }
         }
         for ch in 0..session.layout().n_outputs {
             let out = session.output(cycle, ch);
-            if counter_out {
-                for (i, s) in out.iter_mut().enumerate() {
-                    *s = counter(cycle.position + i as u64);
+            match output {
+                Output::Silence => out.fill(0.0),
+                Output::Counter => {
+                    for (i, s) in out.iter_mut().enumerate() {
+                        *s = counter(cycle.position + i as u64);
+                    }
                 }
-            } else {
-                out.fill(0.0);
+                Output::Poison => {
+                    for (i, s) in out.iter_mut().enumerate() {
+                        *s = POISON[i % POISON.len()];
+                    }
+                }
             }
         }
         session.complete(cycle);
@@ -216,7 +250,11 @@ fn main() {
         check: CounterCheck::default(),
         last: None,
         last_nonzero: 0,
+        input_nonfinite: 0,
+        input_quarter: 0,
+        quantum_changes: 0,
     };
+    let mut requests = 0u64;
     if o.rt.is_some() {
         // Like a JACK client: no page of what the callback touches may be
         // swapped out or reclaimed under it. Best effort: without a memlock
@@ -228,7 +266,17 @@ fn main() {
     let mut detached = false;
     while monotonic_nsec() < deadline {
         match session.wait(Duration::from_millis(200)) {
-            Ok(cycle) => stats.on_cycle(&mut session, &cycle, o.counter_out, o.check_counter),
+            Ok(cycle) => {
+                stats.on_cycle(&mut session, &cycle, o.output, o.check_counter);
+                if let Some((a, b)) = o.flood {
+                    for i in 0..500 {
+                        if session.request(if i % 2 == 0 { a } else { b }, 0).is_err() {
+                            break;
+                        }
+                        requests += 1;
+                    }
+                }
+            }
             Err(WaitError::Timeout) => {}
             Err(WaitError::Detached) => {
                 detached = true;
@@ -245,6 +293,10 @@ fn main() {
     println!("frames={}", last.frames);
     println!("rate={}", last.rate);
     println!("output_delay={}", last.output_delay);
+    println!("quantum_changes={}", stats.quantum_changes);
+    println!("requests={requests}");
+    println!("input_nonfinite={}", stats.input_nonfinite);
+    println!("input_quarter={}", stats.input_quarter);
     println!("silent_tail_frames={}", (last.position + last.frames as u64).saturating_sub(stats.last_nonzero));
     for (name, mut ns) in [("wake", stats.wake_ns), ("done", stats.done_ns)] {
         ns.truncate(stats.wakes);
