@@ -122,6 +122,13 @@ fn a_host_that_reopens_on_reset_gets_audio_back_within_2_s_of_the_daemon_returni
     sleep(Duration::from_secs(2));
     let mut resumed = Vec::new();
     for (loss, signal) in [(1, libc::SIGKILL), (2, libc::SIGTERM)] {
+        if signal == libc::SIGKILL {
+            // A crash, and a second until the session brings the daemon
+            // back: the host retries init meanwhile.
+            // SAFETY: signalling our own child, reaped by restart().
+            unsafe { libc::kill(daemon.pid() as i32, libc::SIGKILL) };
+            sleep(Duration::from_secs(1));
+        }
         let (status, back) = daemon.restart(signal);
         let at = wait_line(&rx, &format!("reset_{loss}_resumed_ms="), Duration::from_secs(10), &mut seen);
         let at = at.unwrap_or_else(|| panic!("loss {loss} (old daemon {status}): no callbacks again\n{seen:#?}\n{}", daemon.log()));
@@ -145,6 +152,7 @@ fn a_host_that_reopens_on_reset_gets_audio_back_within_2_s_of_the_daemon_returni
     assert!(faults(&stderr).is_empty(), "{ctx}");
     // Once per loss, not in a loop; each answered with a new instance.
     assert_eq!((r.num("reset_requests"), r.num("resets_handled"), r.num("reopens")), (2.0, 2.0, 2.0), "{ctx}");
+    assert!(r.num("reopen_init_failures") >= 1.0, "the host never found the bridge gone: {ctx}");
     for (i, d) in resumed.iter().enumerate() {
         assert!(*d < Duration::from_secs(2), "loss {}: callbacks came back {d:?} after the daemon answered\n{ctx}", i + 1);
     }
