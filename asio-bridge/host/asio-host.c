@@ -681,7 +681,7 @@ static struct {
 	IASIO *drv;                 /* this round's instance */
 	int32_t size;
 	volatile LONG stop_workers, ops, unexpected;
-	volatile LONG callbacks, stops_in_callback, disposes_in_callback, releases_in_callback;
+	volatile LONG callbacks, acts, stops_in_callback, disposes_in_callback, releases_in_callback;
 	volatile LONG release_in_callback; /* the next callback drops the last reference */
 	volatile LONG stop_next;    /* the next callback stops */
 	volatile LONG ending;       /* the round's end: no stop or dispose at random */
@@ -734,10 +734,10 @@ static void hammer_switch(int32_t index, ASIOBool direct)
 		expect("stop in the callback", drv->lpVtbl->stop(drv), ASE_OK, ASE_OK);
 	} else if (ham.ending) {
 		return;
-	} else if (n % 13 == 0) {
+	} else if ((n = InterlockedIncrement(&ham.acts)) % 10 == 0) {
 		InterlockedIncrement(&ham.disposes_in_callback);
 		expect("disposeBuffers in the callback", drv->lpVtbl->disposeBuffers(drv), ASE_OK, ASE_InvalidMode);
-	} else if (n % 7 == 0) {
+	} else if (n % 5 == 0) {
 		InterlockedIncrement(&ham.stops_in_callback);
 		expect("stop in the callback", drv->lpVtbl->stop(drv), ASE_OK, ASE_OK);
 	}
@@ -886,6 +886,11 @@ static int cmd_hammer(const char *driver, double seconds, int n_threads)
 		Sleep(50);
 		if (ham.callbacks != before)
 			unexpected("a callback after the last Release", 0);
+		/* The driver's blocks come from the process heap: one written
+		 * after it was freed (filled and checked under WINEDEBUG=warn+heap)
+		 * fails here. */
+		if (!HeapValidate(GetProcessHeap(), 0, NULL))
+			unexpected("HeapValidate after the round", 0);
 		ends[end]++;
 		rounds++;
 	}
@@ -894,6 +899,8 @@ static int cmd_hammer(const char *driver, double seconds, int n_threads)
 	for (t0 = GetTickCount(); can_unload && can_unload() != S_OK && GetTickCount() - t0 < 2000;)
 		Sleep(10);
 	left = can_unload && can_unload() != S_OK;
+	if (!HeapValidate(GetProcessHeap(), 0, NULL))
+		unexpected("HeapValidate at the end", 0);
 	printf("hammer_rounds=%ld\nhammer_threads=%d\nhammer_ops=%ld\nhammer_callbacks=%ld\n", rounds, n_threads, ham.ops, ham.callbacks);
 	printf("hammer_release_while_running=%ld\nhammer_release_in_callback=%ld\nhammer_release_after_stop_in_callback=%ld\n",
 			ends[0], ends[1], ends[2]);

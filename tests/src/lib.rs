@@ -357,6 +357,11 @@ impl Daemon {
         fs::read_to_string(self.dir.join("pipewire.log")).unwrap_or_default()
     }
 
+    /// How the daemon ended, if it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
+    }
+
     pub fn alive(&mut self) -> bool {
         self.child.try_wait().unwrap().is_none() && self.cmd("pw-cli").args(["info", "0"]).output().is_ok_and(|o| o.status.success())
     }

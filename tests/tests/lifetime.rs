@@ -49,8 +49,13 @@ fn start_stop_dispose_and_release_from_many_threads_and_from_the_callback_are_sa
     let prefix = Prefix::create(&daemon.dir, &daemon);
     let mut cmd = prefix.wine();
     cmd.env("WINEDEBUG", "err+all,warn+heap").arg(stage().join("bin/asio-host.exe")).args(["hammer", "--seconds", "6", "--threads", "4"]);
+    let socket = daemon.runtime.join("asio-bridge/asio-bridge");
+    let before = socket.exists();
+    assert!(before, "the daemon lost its bridge before the host ran: daemon {:?}\n{}", daemon.exited(), daemon.log());
+    assert!(before, "the daemon lost its bridge before the host ran: daemon {:?}\n{}", daemon.exited(), daemon.log());
     let out = run_with_timeout(&mut cmd, Duration::from_secs(120));
     let (r, ctx) = (report(&out.stdout), output_text(&out));
+    let ctx = format!("{ctx}\nsocket before {before}, after {}; daemon alive {}", socket.exists(), daemon.alive());
     println!("{ctx}");
     assert!(faults(&String::from_utf8_lossy(&out.stderr)).is_empty(), "{ctx}");
     assert!(out.status.success(), "{ctx}");
@@ -63,7 +68,8 @@ fn start_stop_dispose_and_release_from_many_threads_and_from_the_callback_are_sa
         assert!(r.num(key) >= 1.0, "{key}: {ctx}");
     }
     assert!(r.num("hammer_ops") > 1000.0 && r.num("hammer_callbacks") > 100.0, "{ctx}");
-    assert!(daemon.alive(), "{}", daemon.log());
+    let info = run_with_timeout(daemon.cmd("pw-cli").args(["info", "0"]), Duration::from_secs(20));
+    assert!(info.status.success() && daemon.alive(), "pw-cli info 0: {}\n{}", output_text(&info), daemon.log());
     assert!(daemon.dead_companions().is_empty(), "{:?}", daemon.dead_companions());
     daemon.finish();
 }
@@ -196,5 +202,45 @@ fn a_run_that_loses_the_bridge_for_good_fails_and_says_why() {
     let error = r.str("error");
     assert!(error.contains("asio-bridge") && error.contains("start PipeWire"), "{ctx}");
     daemon.restart(libc::SIGKILL);
+    daemon.finish();
+}
+
+/// Hosts that do not re-open: one that ignores the reset (as PortAudio
+/// does) is asked once and never again, and one that treats it as fatal
+/// (as RtAudio does) closes its stream and releases the driver cleanly.
+#[test]
+fn hosts_that_ignore_or_close_on_reset_are_asked_once() {
+    let mut daemon = bridge("noreopen");
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    for how in ["ignore", "fatal"] {
+        let mut host = prefix
+            .wine()
+            .arg(stage().join("bin/asio-host.exe"))
+            .args(["run", "--seconds", "6", "--on-reset", how])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let rx = lines(&mut host);
+        let mut seen = Vec::new();
+        assert!(wait_line(&rx, "init=1", Duration::from_secs(60), &mut seen).is_some(), "{how}: {seen:?}");
+        sleep(Duration::from_secs(1));
+        daemon.restart(libc::SIGKILL);
+        let status = host.wait().unwrap();
+        while let Ok((_, line)) = rx.recv_timeout(Duration::from_secs(5)) {
+            seen.push(line);
+        }
+        let r = report(seen.join("\n").as_bytes());
+        let ctx = format!("{how}: status {status}\n{}", seen.join("\n"));
+        println!("{ctx}");
+        // The driver asked once, though the bridge came back long before
+        // the run ended.
+        assert_eq!((r.num("reset_requests"), r.num("resets_handled")), (1.0, 0.0), "{ctx}");
+        if how == "fatal" {
+            assert_eq!(r.num("closed_on_reset"), 1.0, "{ctx}");
+            assert!(status.success(), "{ctx}");
+        }
+        assert!(daemon.alive());
+    }
     daemon.finish();
 }
