@@ -734,10 +734,10 @@ static void hammer_switch(int32_t index, ASIOBool direct)
 		expect("stop in the callback", drv->lpVtbl->stop(drv), ASE_OK, ASE_OK);
 	} else if (ham.ending) {
 		return;
-	} else if ((n = InterlockedIncrement(&ham.acts)) % 10 == 0) {
+	} else if ((n = InterlockedIncrement(&ham.acts)) % 6 == 0) {
 		InterlockedIncrement(&ham.disposes_in_callback);
 		expect("disposeBuffers in the callback", drv->lpVtbl->disposeBuffers(drv), ASE_OK, ASE_InvalidMode);
-	} else if (n % 5 == 0) {
+	} else if (n % 3 == 0) {
 		InterlockedIncrement(&ham.stops_in_callback);
 		expect("stop in the callback", drv->lpVtbl->stop(drv), ASE_OK, ASE_OK);
 	}
