@@ -66,7 +66,7 @@ impl Node {
                 let exe = printable(&conn.peer.exe());
                 self.log.info(&format!("ASIO client {name} (pid {}, {exe}) attached to '{}'", conn.peer.pid, self.config.node_name));
                 let conn = self.watched(conn);
-                self.holder = Some(Holder { conn, name, exe, shm, buffer_size: 0, seen: Default::default() });
+                self.holder = Some(Holder { conn, name, exe, shm, buffer_size: 0, seen: Default::default(), resting: false });
                 self.refresh_status();
             }
             Err(e) => {
@@ -94,10 +94,14 @@ impl Node {
     pub(super) fn on_holder_message(&mut self) {
         let Some(fd) = self.holder.as_ref().map(|h| h.conn.fd.as_raw_fd()) else { return };
         let mut latest = None;
+        let mut drained = false;
         for _ in 0..MESSAGES_PER_WAKE {
             let mut buf = [0u8; 64];
             let problem = match socket::recv(fd, &mut buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 Ok(Some(n)) => match decode_client(&buf[..n]) {
                     Ok(ClientMessage::Request(r)) => {
                         latest = Some(r);
@@ -117,6 +121,16 @@ impl Node {
         // Of a burst, only the last request counts.
         if let Some(r) = latest {
             self.request_clock(&r);
+        }
+        // A client that sends faster than the node reads is flooding: its
+        // socket rests until the next housekeeping tick, so the flood blocks
+        // the client rather than busying the daemon.
+        if !drained {
+            if let Some(h) = &mut self.holder {
+                self.main_loop.update_io(h.conn.source, 0);
+                h.resting = true;
+                self.schedule_housekeeping();
+            }
         }
     }
 

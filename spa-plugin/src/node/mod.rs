@@ -49,6 +49,9 @@ struct Holder {
     /// The buffer size the client last asked the graph for (0: none).
     buffer_size: u32,
     seen: status::Seen,
+    /// Its socket is not watched until the next housekeeping tick: it
+    /// sent more than the node reads at once.
+    resting: bool,
 }
 
 pub struct Node {
