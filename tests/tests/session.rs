@@ -40,15 +40,12 @@ fn route_through_a_sink(daemon: &Daemon) {
     daemon.link("test-sink:monitor_FR", "asio-bridge:in_2");
 }
 
-/// The bridge looped onto itself, out_N -> in_N, beside a null sink that
-/// WirePlumber manages. (Linked to the sink, a forced rate and a
-/// WirePlumber restart crash PipeWire 0.3.65 itself: two null sinks linked
-/// to each other, with no bridge anywhere, crash the same way.)
-fn route_onto_itself_beside_a_sink(daemon: &Daemon) {
-    let sink = "{ factory.name = support.null-audio-sink node.name = test-sink media.class = Audio/Sink \
-                object.linger = true audio.position = [ FL FR ] }";
-    let out = run_with_timeout(daemon.cmd("pw-cli").args(["create-node", "adapter", sink]), Duration::from_secs(10));
-    assert!(out.status.success(), "{}", output_text(&out));
+/// The bridge looped onto itself, out_N -> in_N. (With adapter nodes that
+/// WirePlumber configures, such as a null sink, a forced rate and a
+/// WirePlumber restart crash PipeWire 0.3.65 in its data loop, with no
+/// bridge frame on the stack; two null sinks linked to each other and no
+/// bridge loaded crash it too.)
+fn route_onto_itself(daemon: &Daemon) {
     daemon.link("asio-bridge:out_1", "asio-bridge:in_1");
     daemon.link("asio-bridge:out_2", "asio-bridge:in_2");
 }
@@ -59,7 +56,7 @@ fn wireplumber_dies_and_returns_mid_run(name: &str, forced_rate: Option<u32>, qu
     let mut daemon = daemon(name);
     match forced_rate {
         None => route_through_a_sink(&daemon),
-        Some(_) => route_onto_itself_beside_a_sink(&daemon),
+        Some(_) => route_onto_itself(&daemon),
     }
     if let Some(r) = forced_rate {
         settings(&daemon, "clock.force-rate", r);
