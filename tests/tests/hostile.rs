@@ -4,7 +4,7 @@
 //! daemon stays responsive and a real host still attaches on its first try.
 
 use asio_bridge_abi::{c_str, decode_node, NodeMessage, ASIO_BRIDGE_REFUSE_BUSY};
-use asio_bridge_tests::{output_text, report, run_with_timeout, Daemon, Report};
+use asio_bridge_tests::{output_text, report, run_with_timeout, shipped_with, Daemon, Report};
 use std::{
     io::Read,
     os::{fd::FromRawFd, unix::net::UnixStream},
@@ -17,13 +17,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// A daemon with one bridge, made as a context object.
+/// A daemon with the shipped fragment, the bridge given `settings`.
 fn bridge(name: &str, settings: &str) -> Daemon {
-    let text = format!(
-        "context.objects = [ {{ factory = spa-node-factory args = {{ factory.name = api.asio.bridge \
-         library.name = asio-bridge/libspa-asio-bridge node.name = asio-bridge {settings} }} }} ]\n"
-    );
-    let daemon = Daemon::start(name, &[("50-asio-bridge.conf", &text)]);
+    let daemon = Daemon::start(name, &[("50-asio-bridge.conf", &shipped_with(settings))]);
     daemon.node("asio-bridge");
     daemon
 }

@@ -3,7 +3,7 @@
 //! Debian package built from debian/ installs into a clean root. Every binary
 //! installed is stripped.
 
-use asio_bridge_tests::{output_text, root, run_with_timeout, stage, work_dir};
+use asio_bridge_tests::{output_text, root, run_with_timeout, work_dir};
 use std::{
     fs,
     path::{Path, PathBuf},

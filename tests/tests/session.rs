@@ -4,16 +4,14 @@
 //! daemon, WirePlumber and the observers must survive all of it, and the
 //! daemon must exit 0.
 
-use asio_bridge_tests::{output_text, report, run_with_timeout, Daemon, Report};
+use asio_bridge_tests::{output_text, report, run_with_timeout, shipped_with, Daemon, Report};
 use std::{thread::sleep, time::Duration};
 
-/// A daemon allowing 44.1 and 48 kHz, with a bridge that offers 48 kHz
-/// only (the default `asio.rates`), made as a context object.
+/// A daemon allowing 44.1 and 48 kHz, with the shipped bridge, which
+/// offers 48 kHz only (the default `asio.rates`).
 fn daemon(name: &str) -> Daemon {
-    let text = "context.properties = { default.clock.allowed-rates = [ 44100 48000 ] }\n\
-                context.objects = [ { factory = spa-node-factory args = { factory.name = api.asio.bridge \
-                library.name = asio-bridge/libspa-asio-bridge node.name = asio-bridge } } ]\n";
-    let daemon = Daemon::start(name, &[("50-asio-bridge.conf", text)]);
+    let clock = "context.properties = { default.clock.allowed-rates = [ 44100 48000 ] }\n";
+    let daemon = Daemon::start(name, &[("10-clock.conf", clock), ("50-asio-bridge.conf", &shipped_with(""))]);
     daemon.node("asio-bridge");
     daemon
 }
@@ -61,7 +59,7 @@ fn wireplumber_dies_and_returns_mid_run(name: &str, forced_rate: Option<u32>, qu
     if let Some(r) = forced_rate {
         settings(&daemon, "clock.force-rate", r);
     }
-    let mut client = daemon
+    let client = daemon
         .client()
         .args(["--quantum", &quantum.to_string(), "--rate", &rate.to_string(), "--seconds", "6"])
         .stdout(std::process::Stdio::piped())

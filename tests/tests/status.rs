@@ -1,7 +1,7 @@
 //! What PipeWire's own tools show about the DAW holding a bridge: the
 //! node's application.* and asio.* properties, as `pw-dump` reads them.
 
-use asio_bridge_tests::{props, Daemon};
+use asio_bridge_tests::{props, shipped_with, Daemon};
 use serde_json::Value;
 use std::{process::Stdio, time::Duration};
 
@@ -15,9 +15,7 @@ fn status(daemon: &Daemon) -> Value {
 
 #[test]
 fn the_node_shows_who_holds_it_and_how_it_runs() {
-    let text = "context.objects = [ { factory = spa-node-factory args = { factory.name = api.asio.bridge \
-                library.name = asio-bridge/libspa-asio-bridge node.name = asio-bridge } } ]\n";
-    let daemon = Daemon::start("status", &[("50-asio-bridge.conf", text)]);
+    let daemon = Daemon::start("status", &[("50-asio-bridge.conf", &shipped_with(""))]);
     let idle = status(&daemon);
     assert_eq!(idle["asio.state"], "idle", "{idle}");
     assert_eq!(idle["asio.mode"], "pipelined", "{idle}");

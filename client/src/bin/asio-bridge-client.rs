@@ -24,9 +24,10 @@ Options:
                      (default: silence); counter: each sample carries its
                      graph sample index; poison: NaN, +Inf, -Inf and 0.25 in
                      turn, as a broken plugin might
-  --flood A,B        after each cycle, ask for quantum A, then B, 500 times
-                     without waiting (a hostile client); reports requests,
-                     requests_not_sent (socket full) and quantum_changes
+  --flood A,B        after each cycle ask 500 times, without waiting, for
+                     quantum A, after the next for B, and so on (a hostile
+                     client); reports requests, requests_not_sent (socket
+                     full) and quantum_changes
   --check-counter    check that input 1 carries the counter signal bit-exactly
                      and report its delay in samples
   --quantum N        ask the node to run the graph at quantum N while attached
@@ -270,8 +271,9 @@ fn main() {
             Ok(cycle) => {
                 stats.on_cycle(&mut session, &cycle, o.output, o.check_counter);
                 if let Some((a, b)) = o.flood {
-                    for i in 0..500 {
-                        match session.try_request(if i % 2 == 0 { a } else { b }, 0) {
+                    let quantum = if stats.cycles % 2 == 0 { a } else { b };
+                    for _ in 0..500 {
+                        match session.try_request(quantum, 0) {
                             Ok(()) => requests += 1,
                             Err(_) => refused_requests += 1,
                         }
