@@ -579,8 +579,8 @@ static int cmd_run(const char *driver, double seconds, int32_t buffer, double ra
 			rec.index_errors, rec.position_errors, rec.flag_errors, rec.used_time_info);
 	if (rec.index_errors)
 		printf("first_index_error_ms=%.1f\n", rec.first_index_error * 1000.0 / sample_rate);
-	printf("reset_requests=%ld\nbuffer_size_changes=%ld\nrate_changes=%ld\nlatency_changes=%ld\noverloads=%ld\n",
-			rec.resets, rec.size_changes, rec.rate_changes, rec.latency_changes, rec.overloads);
+	printf("reset_requests=%ld\nbuffer_size_changes=%ld\nrate_changes=%ld\nlatency_changes=%ld\noverloads=%ld\nlate_cycles=%ld\n",
+			rec.resets, rec.size_changes, rec.rate_changes, rec.latency_changes, rec.overloads, rec.late_cycles);
 	if (rec.schedule_asked)
 		printf("callback_schedule=%s\ncallback_policy=%s\ncallback_priority=%d\ncallback_rt_error=%d\n",
 				rec.schedule_result == ASE_SUCCESS ? "reported" : "unknown",
@@ -604,8 +604,7 @@ static int cmd_run(const char *driver, double seconds, int32_t buffer, double ra
 			printf("loopback_first_mismatch_ms=%.1f\n", rec.first_mismatch * 1000.0 / sample_rate);
 		printf("loopback_dropouts=%llu\nloopback_latency_shifts=%llu\n",
 				(unsigned long long)total_dropouts, (unsigned long long)total_shifts);
-		printf("xruns=%ld\nlate_cycles=%ld\nxrun_lost_samples=%llu\n", rec.xruns, rec.late_cycles,
-				(unsigned long long)rec.xrun_lost);
+		printf("xruns=%ld\nxrun_lost_samples=%llu\n", rec.xruns, (unsigned long long)rec.xrun_lost);
 		ok = ok && rec.locked && total_mismatches == 0;
 	}
 	return ok ? 0 : 1;
