@@ -29,6 +29,7 @@ pub fn stage(stage: &Stage, cargo: &str) {
         .args(["-shared", "-O2", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&dll)
         .arg(pe.join("driver.c"))
+        .arg(pe.join("panel.c"))
         .arg(pe.join("asiobridge.def"))
         .args(["-lole32", "-luuid", "-ladvapi32", "-luser32", "-lntdll"]));
     // Marks the DLL builtin, so Wine pairs it with x86_64-unix/asiobridge.so.
@@ -42,5 +43,6 @@ pub fn stage(stage: &Stage, cargo: &str) {
         .arg(stage.root.join("asio-bridge/host/asio-host.c"))
         .args(["-lole32", "-luuid", "-ladvapi32"]));
     stage.install(&host, "bin/asio-host.exe");
+
     stage.install(&stage.root.join("asio-bridge/asio-bridge-register"), "bin/asio-bridge-register");
 }
