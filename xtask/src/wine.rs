@@ -1,6 +1,6 @@
 //! The Wine half of the stage: the ASIO driver (a builtin PE DLL and its
 //! unix library, paired by name), the register script, and the project's
-//! ASIO host program.
+//! ASIO host programs.
 
 use crate::{fail, run, Stage};
 use std::process::Command;
@@ -44,5 +44,13 @@ pub fn stage(stage: &Stage, cargo: &str) {
         .args(["-lole32", "-luuid", "-ladvapi32"]));
     stage.install(&host, "bin/asio-host.exe");
 
+    // Opens the driver's control panel and drives its dialog, for the tests.
+    let probe = out.join("panel-probe.exe");
+    run(Command::new(MINGW)
+        .args(["-O2", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&probe)
+        .arg(stage.root.join("asio-bridge/host/panel-probe.c"))
+        .args(["-lole32", "-luuid", "-ladvapi32", "-luser32"]));
+    stage.install(&probe, "bin/panel-probe.exe");
     stage.install(&stage.root.join("asio-bridge/asio-bridge-register"), "bin/asio-bridge-register");
 }
