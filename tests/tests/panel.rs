@@ -28,8 +28,14 @@ struct Xvfb {
 impl Xvfb {
     fn start() -> Self {
         for n in 97..160 {
-            if Path::new(&format!("/tmp/.X{n}-lock")).exists() || Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-                continue;
+            // A lock of a live process is someone else's display; Xvfb
+            // takes over the lock of a dead one.
+            if let Ok(lock) = std::fs::read_to_string(format!("/tmp/.X{n}-lock")) {
+                let pid: i32 = lock.trim().parse().unwrap_or(0);
+                // SAFETY: signal 0 only asks whether the process exists.
+                if pid <= 0 || unsafe { libc::kill(pid, 0) } == 0 {
+                    continue;
+                }
             }
             let mut child = Command::new("Xvfb")
                 .args([format!(":{n}").as_str(), "-screen", "0", "1024x768x24", "-nolisten", "tcp"])
@@ -42,15 +48,28 @@ impl Xvfb {
                 if child.try_wait().unwrap().is_some() {
                     break; // lost the number to someone else: try the next
                 }
-                if Path::new(&format!("/tmp/.X11-unix/X{n}")).exists() {
-                    return Self { child, display: format!(":{n}") };
+                let display = format!(":{n}");
+                let ours = std::fs::read_to_string(format!("/tmp/.X{n}-lock")).is_ok_and(|l| l.trim() == child.id().to_string());
+                if ours && Self::answers(&display) {
+                    return Self { child, display };
                 }
-                sleep(Duration::from_millis(50));
+                sleep(Duration::from_millis(100));
             }
             let _ = child.kill();
             let _ = child.wait();
         }
         panic!("no free X display between :97 and :159");
+    }
+
+    /// Whether an X server answers on `display`: xwd can read its screen.
+    fn answers(display: &str) -> bool {
+        Command::new("xwd")
+            .args(["-root", "-silent", "-display", display])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap_or_else(|e| panic!("xwd: {e} (install the x11-apps package; tools/install-deps does)"))
+            .success()
     }
 
     /// A PNG of the whole screen at `path`.
@@ -67,7 +86,18 @@ impl Xvfb {
 }
 
 impl Drop for Xvfb {
+    /// SIGTERM, so Xvfb removes its lock file and socket; SIGKILL if it
+    /// does not go within five seconds.
     fn drop(&mut self) {
+        // SAFETY: signalling the Xvfb this test started.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if self.child.try_wait().ok().flatten().is_some() {
+                return;
+            }
+            sleep(Duration::from_millis(50));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
