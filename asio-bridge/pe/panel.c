@@ -120,15 +120,24 @@ static void read_settings(const struct panel_state *s, char *node, DWORD node_si
 	RegCloseKey(key);
 }
 
-static void build(HWND dialog, const struct panel_state *s)
+/* Sets `hwnd`'s size in dialog units. */
+static void resize(HWND dialog, HWND hwnd, int w, int h)
+{
+	RECT r = { 0, 0, w, h };
+	MapDialogRect(dialog, &r);
+	SetWindowPos(hwnd, NULL, 0, 0, r.right, r.bottom, SWP_NOMOVE | SWP_NOZORDER | SWP_NOACTIVATE);
+}
+
+/* Creates the controls; returns the height they need, in dialog units. */
+static int build(HWND dialog, const struct panel_state *s)
 {
 	char text[256], node[PANEL_NAME_LEN];
 	DWORD preferred, size;
-	int y = 18, i, selected = -1;
-	HWND combo, edit;
+	int y = 18, i, selected = -1, settings_top;
+	HWND combo, edit, status;
 
 	/* What the driver sees now. */
-	control(dialog, "BUTTON", "PipeWire bridge (when the panel was opened)", BS_GROUPBOX, -1,
+	status = control(dialog, "BUTTON", "PipeWire bridge (when the panel was opened)", BS_GROUPBOX, -1,
 			7, 5, DLG_WIDTH - 14, 136);
 	row(dialog, &y, "Bridge node:", PANEL_ID_NODE, s->node, 1);
 	if (s->reachable)
@@ -168,10 +177,12 @@ static void build(HWND dialog, const struct panel_state *s)
 	row(dialog, &y, "Real-time priority:", PANEL_ID_REALTIME, text, 1);
 
 	/* What the driver uses the next time a program opens it. */
-	y = 150;
+	resize(dialog, status, DLG_WIDTH - 14, y + 1 - 5);
+	y += 6;
+	settings_top = y;
 	control(dialog, "BUTTON", "Settings (applied the next time a program opens the driver)", BS_GROUPBOX, -1,
-			7, y - 4, DLG_WIDTH - 14, 74);
-	y += 9;
+			7, settings_top, DLG_WIDTH - 14, 74);
+	y += 13;
 	read_settings(s, node, sizeof(node), &preferred);
 	control(dialog, "STATIC", "&Preferred buffer size:", SS_LEFT, -1, LABEL_X, y + 2, LABEL_W, 9);
 	combo = control(dialog, "COMBOBOX", "", CBS_DROPDOWNLIST | WS_VSCROLL | WS_TABSTOP, PANEL_ID_PREFERRED_SIZE,
@@ -198,10 +209,11 @@ static void build(HWND dialog, const struct panel_state *s)
 	control(dialog, "STATIC", text, SS_LEFT | SS_NOPREFIX, PANEL_ID_SETTINGS_KEY, VALUE_X, y, VALUE_W, 18);
 
 	control(dialog, "BUTTON", "OK", BS_DEFPUSHBUTTON | WS_TABSTOP, IDOK,
-			DLG_WIDTH - 7 - 50 - 4 - 50, DLG_HEIGHT - 21, 50, 14);
+			DLG_WIDTH - 7 - 50 - 4 - 50, settings_top + 83, 50, 14);
 	control(dialog, "BUTTON", "Cancel", BS_PUSHBUTTON | WS_TABSTOP, IDCANCEL,
-			DLG_WIDTH - 7 - 50, DLG_HEIGHT - 21, 50, 14);
+			DLG_WIDTH - 7 - 50, settings_top + 83, 50, 14);
 	SetFocus(combo);
+	return settings_top + 83 + 14 + 7;
 }
 
 /* ---- saving ----------------------------------------------------------- */
@@ -246,6 +258,21 @@ static BOOL save(HWND dialog, const struct panel_state *s)
 
 /* ---- the dialog ------------------------------------------------------- */
 
+/* Gives the dialog `height` dialog units of client area, centred on the
+ * screen's work area (the template is as tall as the longest error needs). */
+static void fit(HWND dialog, int height)
+{
+	RECT r = { 0, 0, DLG_WIDTH, height }, area;
+	MapDialogRect(dialog, &r);
+	AdjustWindowRectEx(&r, GetWindowLongA(dialog, GWL_STYLE), FALSE, GetWindowLongA(dialog, GWL_EXSTYLE));
+	if (!SystemParametersInfoA(SPI_GETWORKAREA, 0, &area, 0))
+		SetRect(&area, 0, 0, GetSystemMetrics(SM_CXSCREEN), GetSystemMetrics(SM_CYSCREEN));
+	SetWindowPos(dialog, NULL,
+			area.left + (area.right - area.left - (r.right - r.left)) / 2,
+			area.top + (area.bottom - area.top - (r.bottom - r.top)) / 2,
+			r.right - r.left, r.bottom - r.top, SWP_NOZORDER | SWP_NOACTIVATE);
+}
+
 static INT_PTR CALLBACK dialog_proc(HWND dialog, UINT message, WPARAM wparam, LPARAM lparam)
 {
 	const struct panel_state *s = (const struct panel_state *)GetWindowLongPtrA(dialog, DWLP_USER);
@@ -254,7 +281,7 @@ static INT_PTR CALLBACK dialog_proc(HWND dialog, UINT message, WPARAM wparam, LP
 	case WM_INITDIALOG:
 		SetWindowLongPtrA(dialog, DWLP_USER, lparam);
 		panel_window = dialog;
-		build(dialog, (const struct panel_state *)lparam);
+		fit(dialog, build(dialog, (const struct panel_state *)lparam));
 		SetForegroundWindow(dialog);
 		return FALSE; /* build() set the focus */
 	case WM_COMMAND:
