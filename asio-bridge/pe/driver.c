@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "asio.h"
+#include "panel.h"
 #include "../unixlib.h"
 
 #define DRIVER_NAME "PipeWire ASIO Bridge"
@@ -846,56 +847,39 @@ static ASIOError drv_disposeBuffers(IASIO *iface)
 	return res;
 }
 
-/* Shows the settings in a window of its own, so the host never waits. The
- * thread holds a reference to this DLL and drops it as it exits, so the
- * host may release the driver and unload it while the window is open. */
-static DWORD WINAPI control_panel_thread(void *arg)
-{
-	char *text = arg;
-	MessageBoxA(NULL, text, DRIVER_NAME, MB_OK | MB_ICONINFORMATION);
-	HeapFree(GetProcessHeap(), 0, text);
-	FreeLibraryAndExitThread(module_instance, 0);
-	return 0;
-}
-
+/* Shows what the driver sees and its settings in a window of its own
+ * (panel.c), so the host never waits. */
 static ASIOError do_controlPanel(IASIO *iface)
 {
 	struct driver *d = impl(iface);
-	char *text = HeapAlloc(GetProcessHeap(), 0, 1024);
-	struct asio_bridge_cycle c;
-	char path[MAX_PATH];
-	HMODULE self;
-	HANDLE thread;
+	struct panel_state state = { 0 };
+	int priority;
 
-	if (!text)
-		return ASE_NoMemory;
+	read_settings(state.node, sizeof(state.node), &priority);
+	state.rt_requested = d->session ? d->rt_priority : priority;
+	lstrcpynA(state.settings_key, SETTINGS_KEY, sizeof(state.settings_key));
 	if (d->session) {
-		int32_t in, out;
+		struct asio_bridge_cycle c;
+		int32_t in = 0, out = 0;
 		do_getLatencies(iface, &in, &out);
 		c = current_cycle(d);
-		snprintf(text, 1024,
-			"Bridge node: %s\nChannels: %u in, %u out\nPipeWire quantum: %u samples\n"
-			"Sample rate: %u Hz\nLatency: input %u, output %u samples\n\n"
-			"Choose buffer size and rate in the DAW: the graph follows while the DAW runs.\n"
-			"Route the bridge's ports with qpwgraph or pw-link.\n"
-			"Settings: HKCU\\" SETTINGS_KEY " (Node, RealtimePriority),\n"
-			"or the environment variables ASIO_BRIDGE_NODE and ASIO_BRIDGE_RT_PRIORITY.",
-			d->shm->info.node_name, d->shm->info.n_inputs, d->shm->info.n_outputs, c.frames, c.rate,
-			(uint32_t)in, (uint32_t)out);
+		state.reachable = TRUE;
+		lstrcpynA(state.node, d->shm->info.node_name, sizeof(state.node));
+		state.buffer_size = has_buffers(d) ? (uint32_t)d->buffer_size : 0;
+		state.quantum = c.frames;
+		state.rate = c.rate;
+		state.input_latency = (uint32_t)in;
+		state.output_latency = (uint32_t)out;
+		state.late_cycles = c.late_cycles;
+		/* What the callback thread got, once it has asked. */
+		state.rt_known = d->thread != NULL && d->system_time != 0;
+		state.rt_result = d->rt_result;
+		state.rt_policy = d->rt_policy;
+		state.rt_priority = d->rt_got_priority;
 	} else {
-		snprintf(text, 1024, "Not connected: %s", d->error);
+		lstrcpynA(state.error, d->error, sizeof(state.error));
 	}
-	GetModuleFileNameA(module_instance, path, sizeof(path));
-	self = LoadLibraryA(path);
-	thread = self ? CreateThread(NULL, 0, control_panel_thread, text, 0, NULL) : NULL;
-	if (!thread) {
-		if (self)
-			FreeLibrary(self);
-		HeapFree(GetProcessHeap(), 0, text);
-		return ASE_HWMalfunction;
-	}
-	CloseHandle(thread);
-	return ASE_OK;
+	return panel_open(&state);
 }
 
 static ASIOError drv_future(IASIO *iface, int32_t selector, void *opt)

@@ -35,6 +35,7 @@ fn expected_files() -> Vec<String> {
         "/usr/bin/asio-bridge-register".into(),
         "/usr/bin/asio-bridge-client".into(),
         "/usr/share/asio-bridge/asio-host.exe".into(),
+        "/usr/share/asio-bridge/panel-probe.exe".into(),
     ];
     files.push(format!("{}/{MODULE}", pkg_config("moduledir", "libpipewire-0.3")));
     files

@@ -62,6 +62,7 @@ pub fn manifest(root: &Path) -> Vec<(&'static str, String)> {
         ("bin", "bin/asio-bridge-register".into()),
         // The test ASIO host is a Windows program: data, not a command.
         ("data", "bin/asio-host.exe".into()),
+        ("data", "bin/panel-probe.exe".into()),
     ];
     let mut fragments: Vec<String> = fs::read_dir(root.join("conf/pipewire.conf.d"))
         .unwrap_or_else(|e| fail(&format!("conf/pipewire.conf.d: {e}")))
