@@ -91,9 +91,14 @@ struct asio_bridge_process_params {
 	uint64_t nsec;        /* out: graph time of the cycle that completed the buffer */
 };
 
+/* Raises the calling thread to SCHED_FIFO at `priority` (<= 0: leaves it
+ * alone) and reports the scheduling it has afterwards, so the driver can
+ * tell the host what its callback thread really got. */
 struct asio_bridge_realtime_params {
 	int32_t priority;     /* in: SCHED_FIFO priority for the calling thread */
 	int32_t result;       /* out: 0 or an errno (EPERM where not permitted) */
+	int32_t policy;       /* out: the thread's Linux policy now (SCHED_OTHER 0, SCHED_FIFO 1, SCHED_RR 2) */
+	int32_t got_priority; /* out: its priority now */
 };
 
 #endif /* ASIO_BRIDGE_UNIXLIB_H */

@@ -34,15 +34,27 @@ static const char usage[] =
 	"                  silence as a latency shift, anything else as mismatches\n"
 	"     --no-timeinfo  refuse time info, so the driver uses bufferSwitch\n"
 	"     --no-size-change  do not support kAsioBufferSizeChange, like older hosts\n"
-	"                  When the driver asks for a reset or a new buffer size,\n"
-	"                  the host re-opens at the driver's preferred size, as a\n"
-	"                  DAW does, and the loopback check starts over.\n"
+	"                  When the driver asks for a new buffer size the host\n"
+	"                  re-opens its buffers at the driver's preferred size; on\n"
+	"                  kAsioResetRequest it releases the driver and creates,\n"
+	"                  inits (retrying until the bridge is back), and starts a\n"
+	"                  new instance, from the main thread, as a DAW does. The\n"
+	"                  loopback check starts over either way.\n"
+	"     --on-reset HOW  reopen (default, as above), fatal (close the stream\n"
+	"                  and end the run, as RtAudio does) or ignore (as\n"
+	"                  PortAudio does)\n"
 	"  sweep           run --loopback for each buffer size at each rate\n"
 	"     --buffers LIST  comma-separated sizes (default 32,64,128,256,512,1024)\n"
 	"     --rates LIST    comma-separated rates (default 44100,48000,96000)\n"
 	"     --seconds S     per cell (default 1)\n"
 	"  conformance     call every IASIO method in and out of order and check\n"
 	"                  the return codes\n"
+	"  hammer          for --seconds S, rounds of: --threads N (default 4)\n"
+	"                  threads calling createBuffers, start, stop,\n"
+	"                  disposeBuffers, AddRef/Release at random while the\n"
+	"                  callback stops and disposes from inside; each round's\n"
+	"                  last Release comes while running, from inside the\n"
+	"                  callback, or after a stop from inside it\n"
 	"Exit status: 0 all checks passed, 1 a check failed, 2 no driver or init\n"
 	"failed, 3 the driver hung.\n";
 
@@ -73,11 +85,18 @@ static struct {
 	BOOL stop_in_callback;  /* conformance: call stop() from the callback */
 	LONG stop_in_callback_result;
 	double stop_in_callback_ms;
-	/* An xrun (the driver reports an overload, or a callback is skipped)
-	 * loses audio around it; the check pauses for a few buffers and then
-	 * resumes at the same offset, so the latency must not have moved. */
-	LONG xruns;
-	uint64_t skip_until, skipped_samples;
+	/* Cycles the driver reports late (kAsioOverload, its value the number
+	 * of cycles) cost silence where they come back through the loop. Every
+	 * sample is checked; what is lost until those cycles are through the
+	 * loop counts as xrun loss (late_cycles says how much may be), anything
+	 * lost elsewhere as dropouts or mismatches: the bridge's own loss. */
+	LONG xruns, late_cycles;
+	uint64_t xrun_until, xrun_lost;
+	int32_t latency_out;    /* the driver's output latency, for the window */
+	BOOL schedule_asked;    /* once per open: the callback thread's scheduling */
+	ASIOBridgeSchedule schedule;
+	ASIOError schedule_result;
+	volatile LONG reset_pending; /* kAsioResetRequest: re-open a new instance */
 	float peak[64];
 	LONG resets, size_changes, latency_changes, overloads, rate_changes;
 	LARGE_INTEGER last_tick;
@@ -96,12 +115,17 @@ static BOOL phase_counter(float v, float k)
 	return v > 0 && k == floorf(k) && k <= COUNTER_PERIOD && (uint64_t)k - 1 >= rec.phase_start;
 }
 
-#define XRUN_SKIP_BUFFERS 4
-
-static void xrun(void)
+/* `late` cycles went wrong from here: they are through the loop once the
+ * round trip and those cycles (at most the output latency each) have come
+ * back in. */
+static void xrun(LONG late)
 {
+	uint64_t cycle = (uint64_t)(rec.latency_out > buffer_size ? rec.latency_out : buffer_size);
+	uint64_t until = rec.in_samples + (rec.locked ? rec.offset : 0) + (uint64_t)(late + 2) * cycle;
 	rec.xruns++;
-	rec.skip_until = rec.in_samples + XRUN_SKIP_BUFFERS * (uint64_t)buffer_size;
+	rec.late_cycles += late;
+	if (until > rec.xrun_until)
+		rec.xrun_until = until;
 }
 
 static void process(int32_t index)
@@ -117,7 +141,7 @@ static void process(int32_t index)
 	if (rec.callbacks > 0 && index != 1 - rec.last_index) {
 		if (rec.index_errors++ == 0)
 			rec.first_index_error = rec.in_samples;
-		xrun();
+		xrun(1);
 	}
 	rec.last_index = index;
 
@@ -142,14 +166,14 @@ static void process(int32_t index)
 							rec.locked = TRUE;
 							rec.locked_samples++;
 						}
-					} else if (m < rec.skip_until) {
-						rec.skipped_samples++;
 					} else {
 						float want = counter((m % COUNTER_PERIOD + COUNTER_PERIOD - rec.offset) % COUNTER_PERIOD);
 						uint64_t offset = (m % COUNTER_PERIOD + COUNTER_PERIOD - ((uint64_t)k - 1)) % COUNTER_PERIOD;
 						if (memcmp(&v, &want, sizeof(v)) == 0) {
 							rec.locked_samples++;
 							rec.silent_run = 0;
+						} else if (m < rec.xrun_until) {
+							rec.xrun_lost++;
 						} else if (v == 0.0f) {
 							rec.dropouts++;
 							rec.silent_run++;
@@ -179,6 +203,10 @@ static void process(int32_t index)
 		rec.phase = fmod(rec.phase + 2 * 3.141592653589793 * rec.tone_hz / sample_rate * buffer_size, 2 * 3.141592653589793);
 	rec.in_samples += buffer_size;
 	rec.out_samples += buffer_size;
+	if (!rec.schedule_asked) {
+		rec.schedule_asked = TRUE;
+		rec.schedule_result = asio->lpVtbl->future(asio, kAsioBridgeGetSchedule, &rec.schedule);
+	}
 	InterlockedIncrement(&rec.callbacks);
 	if (rec.stop_in_callback) {
 		LARGE_INTEGER t0, t1;
@@ -240,7 +268,11 @@ static int32_t cb_asioMessage(int32_t selector, int32_t value, void *message, do
 		return 0;
 	case kAsioEngineVersion: return 2;
 	case kAsioSupportsTimeInfo: return rec.time_info_offered;
-	case kAsioResetRequest: InterlockedIncrement(&rec.resets); InterlockedExchange(&rec.reopen, 1); return 1;
+	case kAsioResetRequest:
+		/* As a DAW does: the main thread re-opens, never the callback. */
+		InterlockedIncrement(&rec.resets);
+		InterlockedExchange(&rec.reset_pending, 1);
+		return 1;
 	case kAsioBufferSizeChange:
 		if (rec.size_change_refused)
 			return 0;
@@ -249,7 +281,7 @@ static int32_t cb_asioMessage(int32_t selector, int32_t value, void *message, do
 		return 1;
 	case kAsioResyncRequest: return 1;
 	case kAsioLatenciesChanged: InterlockedIncrement(&rec.latency_changes); return 1;
-	case kAsioOverload: InterlockedIncrement(&rec.overloads); xrun(); return 1;
+	case kAsioOverload: InterlockedIncrement(&rec.overloads); xrun(value > 0 ? value : 1); return 1;
 	}
 	return 0;
 }
@@ -269,6 +301,8 @@ static void list_drivers(void)
 		fprintf(stderr, "installed ASIO driver: %s\n", name);
 	RegCloseKey(key);
 }
+
+static BOOL quiet; /* re-opening: no driver_found or init lines */
 
 static IASIO *load_driver(const char *driver)
 {
@@ -291,7 +325,8 @@ static IASIO *load_driver(const char *driver)
 		fprintf(stderr, "'%s' is registered as %s but cannot be created\n", driver, clsid_str);
 		return NULL;
 	}
-	printf("driver_found=1\n");
+	if (!quiet)
+		printf("driver_found=1\n");
 	return obj;
 }
 
@@ -366,10 +401,13 @@ static ASIOError open_buffers(int32_t size, int32_t *lin, int32_t *lout)
 	rec.phase_start = rec.out_samples;
 	rec.expected_position = 0;
 	rec.callbacks = 0;
+	rec.xrun_until = 0;
+	rec.schedule_asked = FALSE;
 	InterlockedExchange(&rec.reopen, 0);
 	if ((err = asio->lpVtbl->createBuffers(asio, infos, n_in + n_out, size, &callbacks)) != ASE_OK)
 		return err;
 	asio->lpVtbl->getLatencies(asio, lin, lout);
+	rec.latency_out = *lout;
 	asio->lpVtbl->getSampleRate(asio, &sample_rate);
 	return asio->lpVtbl->start(asio);
 }
@@ -407,14 +445,53 @@ static void end_phase(LONG phase, int32_t lin, int32_t lout)
 	rec.mismatches = rec.dropouts = rec.shifts = 0;
 }
 
-static int cmd_run(double seconds, int32_t buffer, double rate, BOOL timeinfo)
+static const char *policy_name(int32_t policy)
+{
+	switch (policy) {
+	case 0: return "SCHED_OTHER";
+	case 1: return "SCHED_FIFO";
+	case 2: return "SCHED_RR";
+	case 3: return "SCHED_BATCH";
+	case 5: return "SCHED_IDLE";
+	}
+	return "unknown";
+}
+
+enum on_reset { RESET_REOPEN, RESET_FATAL, RESET_IGNORE };
+
+/* What a DAW does on kAsioResetRequest: releases the driver, creates a new
+ * instance and opens it again, retrying init until the bridge is back or
+ * `deadline` (a GetTickCount value) passes. */
+static BOOL reopen_driver(const char *driver, DWORD deadline, LONG *init_failures, char *error)
+{
+	close_buffers();
+	asio->lpVtbl->Release(asio);
+	asio = NULL;
+	quiet = TRUE;
+	for (;;) {
+		if (!(asio = load_driver(driver)))
+			return FALSE;
+		if (asio->lpVtbl->init(asio, GetDesktopWindow()))
+			return TRUE;
+		asio->lpVtbl->getErrorMessage(asio, error);
+		(*init_failures)++;
+		asio->lpVtbl->Release(asio);
+		asio = NULL;
+		if ((LONG)(GetTickCount() - deadline) >= 0)
+			return FALSE;
+		Sleep(50);
+	}
+}
+
+static int cmd_run(const char *driver, double seconds, int32_t buffer, double rate, BOOL timeinfo, enum on_reset on_reset)
 {
 	int32_t min, max, pref, gran, lin = -1, lout = -1, i;
-	LONG reopens = 0;
+	LONG reopens = 0, resets_handled = 0, init_failures = 0, total_callbacks = 0;
 	ASIOError err;
 	double expected;
-	DWORD start;
-	BOOL ok;
+	DWORD start, end, reset_tick = 0;
+	BOOL ok, awaiting = FALSE, failed = FALSE, closed = FALSE;
+	char error[124] = "";
 
 	if (!init_driver())
 		return 2;
@@ -431,12 +508,50 @@ static int cmd_run(double seconds, int32_t buffer, double rate, BOOL timeinfo)
 		return 1;
 	}
 	start = GetTickCount();
-	while (GetTickCount() - start < (DWORD)(seconds * 1000)) {
+	end = start + (DWORD)(seconds * 1000);
+	while ((LONG)(GetTickCount() - end) < 0) {
 		Sleep(10);
+		if (awaiting && rec.callbacks > 0) {
+			/* Printed as it happens: the tests time it. */
+			printf("reset_%ld_resumed_ms=%lu\n", resets_handled, (unsigned long)(GetTickCount() - reset_tick));
+			awaiting = FALSE;
+		}
+		if (rec.reset_pending && on_reset != RESET_IGNORE) {
+			InterlockedExchange(&rec.reset_pending, 0);
+			printf("reset_%ld_at_ms=%lu\n", resets_handled + 1, (unsigned long)(GetTickCount() - start));
+			total_callbacks += rec.callbacks;
+			end_phase(reopens, lin, lout);
+			if (on_reset == RESET_FATAL) {
+				/* As RtAudio does: the stream is over. */
+				close_buffers();
+				asio->lpVtbl->Release(asio);
+				asio = NULL;
+				closed = TRUE;
+				break;
+			}
+			reset_tick = GetTickCount();
+			resets_handled++;
+			reopens++;
+			if (!reopen_driver(driver, end, &init_failures, error)) {
+				printf("reopen=init failed\nerror=%s\n", error);
+				failed = TRUE;
+				break;
+			}
+			asio->lpVtbl->getChannels(asio, &n_in, &n_out);
+			asio->lpVtbl->getBufferSize(asio, &min, &max, &pref, &gran);
+			if ((err = open_buffers(pref, &lin, &lout)) != ASE_OK) {
+				printf("reopen=%d\n", (int)err);
+				failed = TRUE;
+				break;
+			}
+			awaiting = TRUE;
+			continue;
+		}
 		if (!rec.reopen)
 			continue;
-		/* What a DAW does on kAsioResetRequest or kAsioBufferSizeChange. */
+		/* What a DAW does on kAsioBufferSizeChange or a new rate. */
 		close_buffers();
+		total_callbacks += rec.callbacks;
 		end_phase(reopens, lin, lout);
 		asio->lpVtbl->getBufferSize(asio, &min, &max, &pref, &gran);
 		reopens++;
@@ -445,28 +560,42 @@ static int cmd_run(double seconds, int32_t buffer, double rate, BOOL timeinfo)
 			return 1;
 		}
 	}
-	close_buffers();
-	end_phase(reopens, lin, lout);
+	if (!closed && !failed) {
+		close_buffers();
+		total_callbacks += rec.callbacks;
+		end_phase(reopens, lin, lout);
+	}
 
 	expected = seconds * sample_rate / buffer_size;
 	qsort(rec.intervals, rec.n_intervals, sizeof(double), compare_double);
 	printf("buffer_size=%d\nsample_rate=%.0f\ninput_latency=%d\noutput_latency=%d\n",
 			(int)buffer_size, sample_rate, (int)lin, (int)lout);
-	printf("callbacks=%ld\nexpected_callbacks=%.0f\nreopens=%ld\n", rec.callbacks, expected, reopens);
+	printf("callbacks=%ld\ntotal_callbacks=%ld\nexpected_callbacks=%.0f\nreopens=%ld\n",
+			rec.callbacks, total_callbacks, expected, reopens);
+	printf("resets_handled=%ld\nreopen_init_failures=%ld\nclosed_on_reset=%d\n", resets_handled, init_failures, closed);
+	if (init_failures)
+		printf("reopen_init_error=%s\n", error);
 	printf("index_errors=%ld\nposition_errors=%ld\nflag_errors=%ld\nused_time_info=%d\n",
 			rec.index_errors, rec.position_errors, rec.flag_errors, rec.used_time_info);
 	if (rec.index_errors)
 		printf("first_index_error_ms=%.1f\n", rec.first_index_error * 1000.0 / sample_rate);
-	printf("reset_requests=%ld\nbuffer_size_changes=%ld\nrate_changes=%ld\nlatency_changes=%ld\noverloads=%ld\n",
-			rec.resets, rec.size_changes, rec.rate_changes, rec.latency_changes, rec.overloads);
+	printf("reset_requests=%ld\nbuffer_size_changes=%ld\nrate_changes=%ld\nlatency_changes=%ld\noverloads=%ld\nlate_cycles=%ld\n",
+			rec.resets, rec.size_changes, rec.rate_changes, rec.latency_changes, rec.overloads, rec.late_cycles);
+	if (rec.schedule_asked)
+		printf("callback_schedule=%s\ncallback_policy=%s\ncallback_priority=%d\ncallback_rt_error=%d\n",
+				rec.schedule_result == ASE_SUCCESS ? "reported" : "unknown",
+				rec.schedule_result == ASE_SUCCESS ? policy_name(rec.schedule.policy) : "unknown",
+				(int)rec.schedule.priority, (int)rec.schedule.error);
 	if (rec.n_intervals)
 		printf("interval_p50_us=%.0f\ninterval_p99_us=%.0f\ninterval_max_us=%.0f\n",
 				rec.intervals[rec.n_intervals / 2], rec.intervals[(size_t)(rec.n_intervals * 0.99)],
 				rec.intervals[rec.n_intervals - 1]);
 	for (i = 0; i < n_in && i < 64; i++)
 		printf("input_peak_%d=%.4f\n", (int)i, rec.peak[i]);
-	/* Callbacks are counted from the last (re-)open. */
-	ok = rec.position_errors == 0 && rec.flag_errors == 0 && (reopens || rec.callbacks >= 0.9 * expected);
+	/* No callbacks at all, or none since the last (re-)open, is a failure;
+	 * without re-opens, nearly every cycle must have called back. */
+	ok = !failed && rec.position_errors == 0 && rec.flag_errors == 0 && total_callbacks > 0
+			&& (closed || rec.callbacks > 0) && (reopens || closed || rec.callbacks >= 0.9 * expected);
 	if (rec.loopback) {
 		printf("loopback_offset=%lld\nloopback_mismatches=%llu\nloopback_locked_samples=%llu\n",
 				rec.locked ? (long long)rec.offset : -1LL, (unsigned long long)total_mismatches,
@@ -475,7 +604,7 @@ static int cmd_run(double seconds, int32_t buffer, double rate, BOOL timeinfo)
 			printf("loopback_first_mismatch_ms=%.1f\n", rec.first_mismatch * 1000.0 / sample_rate);
 		printf("loopback_dropouts=%llu\nloopback_latency_shifts=%llu\n",
 				(unsigned long long)total_dropouts, (unsigned long long)total_shifts);
-		printf("xruns=%ld\nxrun_skipped_samples=%llu\n", rec.xruns, (unsigned long long)rec.skipped_samples);
+		printf("xruns=%ld\nxrun_lost_samples=%llu\n", rec.xruns, (unsigned long long)rec.xrun_lost);
 		ok = ok && rec.locked && total_mismatches == 0;
 	}
 	return ok ? 0 : 1;
@@ -538,6 +667,248 @@ static int cmd_sweep(const char *buffers, const char *rates, double seconds)
 	}
 	printf("sweep_failures=%d\n", failed);
 	return failed ? 1 : 0;
+}
+
+/* ---- hammer ------------------------------------------------------------ */
+
+/* Several threads call the lifetime methods of one instance at random while
+ * its callback stops, disposes and finally releases it from inside; each
+ * round ends with the last Release from a different place. Any crash, hang,
+ * unexpected result, callback after the last Release or instance left
+ * behind fails. */
+static struct {
+	IASIO *drv;                 /* this round's instance */
+	int32_t size;
+	volatile LONG stop_workers, ops, unexpected;
+	volatile LONG callbacks, acts, stops_in_callback, disposes_in_callback, releases_in_callback;
+	volatile LONG release_in_callback; /* the next callback drops the last reference */
+	volatile LONG stop_next;    /* the next callback stops */
+	volatile LONG ending;       /* the round's end: no stop or dispose at random */
+	volatile LONG released;     /* the last Release has returned */
+	volatile LONG after_release; /* callbacks after it */
+	volatile float sink;
+	char first_unexpected[128];
+} ham;
+
+static void unexpected(const char *what, ASIOError got)
+{
+	if (InterlockedIncrement(&ham.unexpected) == 1)
+		snprintf(ham.first_unexpected, sizeof(ham.first_unexpected), "%s returned %d", what, (int)got);
+}
+
+static void expect(const char *what, ASIOError got, ASIOError want, ASIOError also)
+{
+	if (got != want && got != also)
+		unexpected(what, got);
+}
+
+static void hammer_switch(int32_t index, ASIOBool direct)
+{
+	IASIO *drv = ham.drv;
+	LONG n = InterlockedIncrement(&ham.callbacks);
+	int32_t i, s;
+	float sum = 0;
+	(void)direct;
+	if (ham.released)
+		InterlockedIncrement(&ham.after_release);
+	/* Touches every buffer, as a DAW does. */
+	for (i = 0; i < n_in + n_out; i++) {
+		float *buf = infos[i].buffers[index];
+		for (s = 0; s < ham.size; s++) {
+			if (infos[i].isInput)
+				sum += buf[s];
+			else
+				buf[s] = 0.001f * (float)s;
+		}
+	}
+	ham.sink = sum;
+	if (InterlockedExchange(&ham.release_in_callback, 0)) {
+		InterlockedIncrement(&ham.releases_in_callback);
+		drv->lpVtbl->Release(drv);
+		InterlockedExchange(&ham.released, 1);
+		return;
+	}
+	if (InterlockedExchange(&ham.stop_next, 0)) {
+		InterlockedIncrement(&ham.stops_in_callback);
+		expect("stop in the callback", drv->lpVtbl->stop(drv), ASE_OK, ASE_OK);
+	} else if (ham.ending) {
+		return;
+	} else if ((n = InterlockedIncrement(&ham.acts)) % 6 == 0) {
+		InterlockedIncrement(&ham.disposes_in_callback);
+		expect("disposeBuffers in the callback", drv->lpVtbl->disposeBuffers(drv), ASE_OK, ASE_InvalidMode);
+	} else if (n % 3 == 0) {
+		InterlockedIncrement(&ham.stops_in_callback);
+		expect("stop in the callback", drv->lpVtbl->stop(drv), ASE_OK, ASE_OK);
+	}
+}
+
+static ASIOTime *hammer_switch_time(ASIOTime *t, int32_t index, ASIOBool direct)
+{
+	hammer_switch(index, direct);
+	return t;
+}
+
+static void hammer_rate(ASIOSampleRate rate)
+{
+	(void)rate;
+}
+
+static int32_t hammer_message(int32_t selector, int32_t value, void *message, double *opt)
+{
+	(void)value, (void)message, (void)opt;
+	return selector == kAsioEngineVersion ? 2 : 0;
+}
+
+static ASIOCallbacks hammer_callbacks = { hammer_switch, hammer_rate, hammer_message, hammer_switch_time };
+
+static DWORD WINAPI hammer_worker(void *arg)
+{
+	IASIO *drv = ham.drv;
+	unsigned seed = 2654435761u * (unsigned)(uintptr_t)arg + GetTickCount();
+	ASIOSamples pos;
+	ASIOTimeStamp stamp;
+	int32_t a, b;
+
+	drv->lpVtbl->AddRef(drv);
+	while (!ham.stop_workers) {
+		ASIOChannelInfo ci = { .channel = 0, .isInput = n_in > 0 };
+		seed = seed * 1103515245u + 12345u;
+		switch ((seed >> 16) % 8) {
+		case 0:
+			expect("createBuffers", drv->lpVtbl->createBuffers(drv, infos, n_in + n_out, ham.size, &hammer_callbacks),
+					ASE_OK, ASE_InvalidMode);
+			break;
+		case 1:
+			expect("start", drv->lpVtbl->start(drv), ASE_OK, ASE_InvalidMode);
+			break;
+		case 2:
+			expect("stop", drv->lpVtbl->stop(drv), ASE_OK, ASE_OK);
+			break;
+		case 3:
+			expect("disposeBuffers", drv->lpVtbl->disposeBuffers(drv), ASE_OK, ASE_InvalidMode);
+			break;
+		case 4:
+			expect("getLatencies", drv->lpVtbl->getLatencies(drv, &a, &b), ASE_OK, ASE_OK);
+			break;
+		case 5:
+			expect("getSamplePosition", drv->lpVtbl->getSamplePosition(drv, &pos, &stamp), ASE_OK, ASE_SPNotAdvancing);
+			break;
+		case 6:
+			expect("getChannelInfo", drv->lpVtbl->getChannelInfo(drv, &ci), ASE_OK, ASE_OK);
+			break;
+		default:
+			drv->lpVtbl->AddRef(drv);
+			drv->lpVtbl->Release(drv);
+			break;
+		}
+		InterlockedIncrement(&ham.ops);
+		if ((seed >> 8) % 4 == 0)
+			Sleep(1);
+	}
+	drv->lpVtbl->Release(drv);
+	return 0;
+}
+
+/* Buffers and a running callback, whatever the workers left behind. */
+static void hammer_run(IASIO *drv)
+{
+	expect("createBuffers", drv->lpVtbl->createBuffers(drv, infos, n_in + n_out, ham.size, &hammer_callbacks),
+			ASE_OK, ASE_InvalidMode);
+	expect("start", drv->lpVtbl->start(drv), ASE_OK, ASE_OK);
+}
+
+static int cmd_hammer(const char *driver, double seconds, int n_threads)
+{
+	typedef HRESULT (WINAPI *can_unload_fn)(void);
+	HANDLE threads[16];
+	can_unload_fn can_unload;
+	LONG rounds = 0, ends[3] = { 0 };
+	DWORD start = GetTickCount(), t0;
+	int32_t min, max, pref, gran, i;
+	BOOL left = FALSE;
+
+	if (n_threads < 1 || n_threads > 16)
+		n_threads = 4;
+	quiet = TRUE;
+	while (GetTickCount() - start < (DWORD)(seconds * 1000)) {
+		LONG before, end = rounds % 3;
+		if (!asio && !(asio = load_driver(driver)))
+			return 2;
+		if (!asio->lpVtbl->init(asio, GetDesktopWindow())) {
+			init_driver();
+			return 2;
+		}
+		asio->lpVtbl->getChannels(asio, &n_in, &n_out);
+		asio->lpVtbl->getBufferSize(asio, &min, &max, &pref, &gran);
+		for (i = 0; i < n_in + n_out && i < 128; i++) {
+			infos[i].isInput = i < n_in;
+			infos[i].channelNum = i < n_in ? i : i - n_in;
+		}
+		ham.drv = asio;
+		ham.size = pref;
+		ham.released = FALSE;
+		ham.stop_workers = FALSE;
+		ham.ending = FALSE;
+		for (i = 0; i < n_threads; i++)
+			threads[i] = CreateThread(NULL, 0, hammer_worker, (void *)(uintptr_t)(i + 1), 0, NULL);
+		Sleep(600);
+		InterlockedExchange(&ham.stop_workers, 1);
+		if (WaitForMultipleObjects(n_threads, threads, TRUE, 10000) != WAIT_OBJECT_0) {
+			printf("hammer_hang=workers\n");
+			return 3;
+		}
+		for (i = 0; i < n_threads; i++)
+			CloseHandle(threads[i]);
+		/* The last Release: while running, from inside the callback, or
+		 * with the callback stopped from inside it. */
+		InterlockedExchange(&ham.ending, 1);
+		hammer_run(asio);
+		Sleep(30);
+		if (end == 1) {
+			InterlockedExchange(&ham.release_in_callback, 1);
+			for (t0 = GetTickCount(); !ham.released && GetTickCount() - t0 < 3000;)
+				Sleep(1);
+			if (!ham.released) {
+				printf("hammer_hang=release in callback\n");
+				return 3;
+			}
+		} else {
+			if (end == 2)
+				InterlockedExchange(&ham.stop_next, 1);
+			Sleep(20);
+			if (asio->lpVtbl->Release(asio) != 0)
+				unexpected("the last Release", 1);
+			InterlockedExchange(&ham.released, 1);
+		}
+		asio = NULL;
+		before = ham.callbacks;
+		Sleep(50);
+		if (ham.callbacks != before)
+			unexpected("a callback after the last Release", 0);
+		/* The driver's blocks come from the process heap: one written
+		 * after it was freed (filled and checked under WINEDEBUG=warn+heap)
+		 * fails here. */
+		if (!HeapValidate(GetProcessHeap(), 0, NULL))
+			unexpected("HeapValidate after the round", 0);
+		ends[end]++;
+		rounds++;
+	}
+	/* Every instance freed, the last ones by their callback threads. */
+	can_unload = (can_unload_fn)(void (*)(void))GetProcAddress(GetModuleHandleA("asiobridge.dll"), "DllCanUnloadNow");
+	for (t0 = GetTickCount(); can_unload && can_unload() != S_OK && GetTickCount() - t0 < 2000;)
+		Sleep(10);
+	left = can_unload && can_unload() != S_OK;
+	if (!HeapValidate(GetProcessHeap(), 0, NULL))
+		unexpected("HeapValidate at the end", 0);
+	printf("hammer_rounds=%ld\nhammer_threads=%d\nhammer_ops=%ld\nhammer_callbacks=%ld\n", rounds, n_threads, ham.ops, ham.callbacks);
+	printf("hammer_release_while_running=%ld\nhammer_release_in_callback=%ld\nhammer_release_after_stop_in_callback=%ld\n",
+			ends[0], ends[1], ends[2]);
+	printf("hammer_stops_in_callback=%ld\nhammer_disposes_in_callback=%ld\n", ham.stops_in_callback, ham.disposes_in_callback);
+	printf("hammer_callbacks_after_release=%ld\nhammer_instances_left=%d\nhammer_unexpected=%ld\n",
+			ham.after_release, left, ham.unexpected);
+	if (ham.unexpected)
+		printf("hammer_first_unexpected=%s\n", ham.first_unexpected);
+	return ham.unexpected || ham.after_release || left || !can_unload || rounds < 3 ? 1 : 0;
 }
 
 /* ---- conformance ------------------------------------------------------- */
@@ -720,7 +1091,9 @@ int main(int argc, char **argv)
 	const char *buffers = "32,64,128,256,512,1024", *rates = "44100,48000,96000";
 	BOOL seconds_given = FALSE;
 	int32_t buffer = 0;
+	int threads = 4;
 	BOOL timeinfo = TRUE;
+	enum on_reset on_reset = RESET_REOPEN;
 	int i, res;
 
 	rec.tone_hz = 440;
@@ -731,15 +1104,24 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--buffers") && i + 1 < argc) buffers = argv[++i];
 		else if (!strcmp(argv[i], "--rates") && i + 1 < argc) rates = argv[++i];
 		else if (!strcmp(argv[i], "--buffer") && i + 1 < argc) buffer = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--tone") && i + 1 < argc) rec.tone_hz = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--loopback")) rec.loopback = TRUE;
 		else if (!strcmp(argv[i], "--no-timeinfo")) timeinfo = FALSE;
 		else if (!strcmp(argv[i], "--no-size-change")) rec.size_change_refused = TRUE;
+		else if (!strcmp(argv[i], "--on-reset") && i + 1 < argc) {
+			const char *how = argv[++i];
+			if (!strcmp(how, "reopen")) on_reset = RESET_REOPEN;
+			else if (!strcmp(how, "fatal")) on_reset = RESET_FATAL;
+			else if (!strcmp(how, "ignore")) on_reset = RESET_IGNORE;
+			else { fprintf(stderr, "asio-host: --on-reset takes reopen, fatal or ignore\n"); return 2; }
+		}
 		else if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { fputs(usage, stdout); return 0; }
 		else if (!cmd && argv[i][0] != '-') cmd = argv[i];
 		else { fprintf(stderr, "asio-host: unknown argument '%s'\n\n%s", argv[i], usage); return 2; }
 	}
-	if (!cmd || (strcmp(cmd, "info") && strcmp(cmd, "run") && strcmp(cmd, "sweep") && strcmp(cmd, "conformance"))) {
+	if (!cmd || (strcmp(cmd, "info") && strcmp(cmd, "run") && strcmp(cmd, "sweep") && strcmp(cmd, "conformance")
+			&& strcmp(cmd, "hammer"))) {
 		fputs(usage, stderr);
 		return 2;
 	}
@@ -750,9 +1132,11 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "info"))
 		res = cmd_info();
 	else if (!strcmp(cmd, "run"))
-		res = cmd_run(seconds, buffer, rate, timeinfo);
+		res = cmd_run(driver, seconds, buffer, rate, timeinfo, on_reset);
 	else if (!strcmp(cmd, "sweep"))
 		res = cmd_sweep(buffers, rates, seconds_given ? seconds : 1);
+	else if (!strcmp(cmd, "hammer"))
+		res = cmd_hammer(driver, seconds, threads);
 	else
 		res = cmd_conformance();
 	if (asio)

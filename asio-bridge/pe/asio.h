@@ -51,6 +51,17 @@ enum {
 
 enum { kASIOFormatPCM = 0 };
 
+/* This driver's own future() selector: `opt` points to an
+ * ASIOBridgeSchedule, filled with the Linux scheduling the callback thread
+ * runs with (called from inside the callback: the calling thread's, as the
+ * kernel reports it now). ASE_NotPresent while no callback thread runs. */
+enum { kAsioBridgeGetSchedule = 0x50574153 };
+typedef struct ASIOBridgeSchedule {
+	int32_t policy;    /* SCHED_OTHER 0, SCHED_FIFO 1, SCHED_RR 2 */
+	int32_t priority;
+	int32_t error;     /* 0, or the errno raising it to real time gave */
+} ASIOBridgeSchedule;
+
 enum {
 	kSystemTimeValid = 1,
 	kSamplePositionValid = 2,

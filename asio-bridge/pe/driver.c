@@ -26,6 +26,7 @@
 #include <string.h>
 
 #include "asio.h"
+#include "panel.h"
 #include "../unixlib.h"
 
 #define DRIVER_NAME "PipeWire ASIO Bridge"
@@ -81,9 +82,28 @@ static NTSTATUS unix_call(enum asio_bridge_unix_call code, void *args)
 
 /* ---- the driver object ------------------------------------------------ */
 
+/*
+ * Lifetime and threads. The host may call from any thread, and from inside
+ * its own callback. Calls from outside the callback are serialised by
+ * `lock`; the callback thread never takes it, so a call that waits for the
+ * thread to leave the host's callback never waits for itself. From inside
+ * the callback, stop() and disposeBuffers() only mark what is wanted
+ * (`stopping`, `dispose_pending`) and return at once; the thread ends when
+ * the callback returns and the next call from outside reclaims it (waits
+ * for it, closes it, frees what was disposed).
+ *
+ * The memory is kept by `holds`: one for the COM side until the host's
+ * last Release, one for a callback thread from its creation until it
+ * exits. Whoever drops the last frees the driver, so a last Release from
+ * inside the callback (or one that gives up waiting for a host stuck in
+ * its callback) leaves the freeing to the thread as it exits. The thread
+ * also keeps the DLL loaded until it has exited.
+ */
 struct driver {
 	IASIO iface;
-	LONG refs;
+	LONG refs;                   /* the host's COM references */
+	LONG holds;                  /* see above */
+	CRITICAL_SECTION lock;       /* see above */
 
 	uint64_t session;            /* 0 until init attached */
 	struct asio_bridge_shm *shm; /* the node's shared memory */
@@ -100,10 +120,13 @@ struct driver {
 	BOOL time_info;
 	BOOL active[2][ASIO_BRIDGE_MAX_CHANNELS]; /* [isInput][channel] */
 
-	/* start .. stop; the callback thread owns the fields below while running */
-	HANDLE thread;
+	/* start .. reclaim; the callback thread owns the fields below while running */
+	HANDLE thread;               /* known before the thread runs: it starts suspended */
 	DWORD thread_id;
 	volatile LONG stopping;
+	volatile LONG dispose_pending; /* disposeBuffers from inside the callback */
+	volatile LONG lost;          /* the node went away: only a new instance can attach */
+	int32_t rt_result, rt_policy, rt_got_priority; /* what the callback thread got */
 	uint64_t sample_position;    /* of the buffer being processed: exactly
 	                              * buffer_size more each callback */
 	uint64_t system_time;        /* ns, of the buffer being processed */
@@ -116,6 +139,33 @@ struct driver {
 static struct driver *impl(IASIO *iface)
 {
 	return CONTAINING_RECORD(iface, struct driver, iface);
+}
+
+static BOOL on_callback_thread(const struct driver *d)
+{
+	return d->thread_id && GetCurrentThreadId() == d->thread_id;
+}
+
+/* Takes the lock for a call from outside the callback; FALSE, and no lock,
+ * on the callback thread. */
+static BOOL enter(struct driver *d)
+{
+	if (on_callback_thread(d))
+		return FALSE;
+	EnterCriticalSection(&d->lock);
+	return TRUE;
+}
+
+static void leave(struct driver *d, BOOL locked)
+{
+	if (locked)
+		LeaveCriticalSection(&d->lock);
+}
+
+/* The host's view: buffers it created and has not disposed. */
+static BOOL has_buffers(const struct driver *d)
+{
+	return d->buffers && !d->dispose_pending;
 }
 
 static uint32_t channels(const struct driver *d, BOOL input)
@@ -254,9 +304,11 @@ static void notify_changes(struct driver *d, const struct asio_bridge_process_pa
 		d->quantum_seen = size_allowed(d, p->frames) ? (uint32_t)d->buffer_size : p->frames;
 	}
 	if (d->system_time != 0 && p->late_cycles != d->late_seen) {
+		/* The value (hosts ignore it) says how many cycles were late. */
+		int32_t late = (int32_t)(p->late_cycles - d->late_seen);
 		d->late_seen = p->late_cycles;
 		if (host_supports(d, kAsioOverload))
-			host_message(d, kAsioOverload, 0);
+			host_message(d, kAsioOverload, late);
 	}
 	if (p->rate != d->rate_seen) {
 		d->rate_seen = p->rate;
@@ -275,6 +327,8 @@ static void notify_changes(struct driver *d, const struct asio_bridge_process_pa
 		host_message(d, kAsioLatenciesChanged, 0);
 }
 
+static void drop_hold(struct driver *d);
+
 /* The real-time loop: gets each host buffer from the unix half (with a
  * deadline) and calls the host. No allocation, no lock, no logging. */
 static DWORD WINAPI callback_thread(void *arg)
@@ -283,10 +337,15 @@ static DWORD WINAPI callback_thread(void *arg)
 	struct asio_bridge_realtime_params rt = { .priority = d->rt_priority };
 	struct asio_bridge_process_params p = { .session = d->session, .timeout_ms = WAIT_MS };
 
-	if (rt.priority > 0)
-		unix_call(ASIO_BRIDGE_UNIX_SET_REALTIME, &rt);
+	/* Also with priority 0: learns what scheduling the thread has. */
+	unix_call(ASIO_BRIDGE_UNIX_SET_REALTIME, &rt);
+	d->rt_result = rt.result;
+	d->rt_policy = rt.policy;
+	d->rt_got_priority = rt.got_priority;
 	while (!d->stopping) {
 		if (unix_call(ASIO_BRIDGE_UNIX_PROCESS, &p) || p.result == ASIO_BRIDGE_PROCESS_DETACHED) {
+			/* Once per loss: this instance never attaches again. */
+			d->lost = TRUE;
 			request_reset(d);
 			break;
 		}
@@ -312,6 +371,10 @@ static DWORD WINAPI callback_thread(void *arg)
 			d->callbacks->bufferSwitch((int32_t)p.half, FALSE);
 		}
 	}
+	/* Out of the host's callback for good: may free the driver (the last
+	 * Release came meanwhile), and this DLL once the thread is gone. */
+	drop_hold(d);
+	FreeLibraryAndExitThread(module_instance, 0);
 	return 0;
 }
 
@@ -335,26 +398,84 @@ static unsigned long drv_AddRef(IASIO *iface)
 	return InterlockedIncrement(&impl(iface)->refs);
 }
 
-static ASIOError drv_disposeBuffers(IASIO *iface);
+/* Releases the host's buffers; no callback thread uses them. */
+static void free_buffers(struct driver *d)
+{
+	struct asio_bridge_prepare_params prepare = { .session = d->session };
+	unix_call(ASIO_BRIDGE_UNIX_PREPARE, &prepare);
+	HeapFree(GetProcessHeap(), 0, d->memory);
+	d->memory = NULL;
+	request_clock(d, 0, d->requested_rate);
+	d->buffers = FALSE;
+	d->dispose_pending = FALSE;
+	d->callbacks = NULL;
+	memset(d->active, 0, sizeof(d->active));
+}
+
+/* With the lock held: ends the callback thread if it was asked to stop,
+ * has ended by itself, or `stop`; waits until it has left the host's
+ * callback and exited, closes it and frees buffers disposed from inside
+ * the callback. FALSE: the host is stuck in its callback. */
+static BOOL reclaim(struct driver *d, BOOL stop)
+{
+	if (d->thread) {
+		if (!stop && !d->stopping && WaitForSingleObject(d->thread, 0) != WAIT_OBJECT_0)
+			return TRUE;
+		d->stopping = TRUE;
+		if (WaitForSingleObject(d->thread, STOP_TIMEOUT_MS) != WAIT_OBJECT_0) {
+			/* No callback can follow, but the thread cannot be
+			 * reclaimed yet either. */
+			set_error(d, "the host did not return from its audio callback");
+			return FALSE;
+		}
+		CloseHandle(d->thread);
+		d->thread = NULL;
+		d->thread_id = 0;
+	}
+	if (d->dispose_pending)
+		free_buffers(d);
+	return TRUE;
+}
+
+/* The last of the COM side and the callback thread frees the driver. */
+static void drop_hold(struct driver *d)
+{
+	if (InterlockedDecrement(&d->holds))
+		return;
+	if (d->thread)
+		CloseHandle(d->thread); /* exited, or this very thread exiting */
+	if (d->buffers)
+		free_buffers(d);
+	if (d->session) {
+		struct asio_bridge_detach_params p = { .session = d->session };
+		unix_call(ASIO_BRIDGE_UNIX_DETACH, &p);
+	}
+	DeleteCriticalSection(&d->lock);
+	HeapFree(GetProcessHeap(), 0, d);
+	InterlockedDecrement(&object_count);
+}
 
 static unsigned long drv_Release(IASIO *iface)
 {
 	struct driver *d = impl(iface);
 	LONG refs = InterlockedDecrement(&d->refs);
 	if (refs == 0) {
-		if (d->buffers)
-			drv_disposeBuffers(iface);
-		if (d->session) {
-			struct asio_bridge_detach_params p = { .session = d->session };
-			unix_call(ASIO_BRIDGE_UNIX_DETACH, &p);
+		if (on_callback_thread(d)) {
+			/* The thread frees the driver once the callback returns. */
+			d->stopping = TRUE;
+		} else {
+			/* No callback runs once this returns, unless the host is
+			 * stuck in one: then the thread frees the driver later. */
+			EnterCriticalSection(&d->lock);
+			reclaim(d, TRUE);
+			LeaveCriticalSection(&d->lock);
 		}
-		HeapFree(GetProcessHeap(), 0, d);
-		InterlockedDecrement(&object_count);
+		drop_hold(d);
 	}
 	return refs;
 }
 
-static ASIOBool drv_init(IASIO *iface, void *sys_handle)
+static ASIOBool do_init(IASIO *iface, void *sys_handle)
 {
 	struct driver *d = impl(iface);
 	struct asio_bridge_attach_params p = { 0 };
@@ -398,46 +519,44 @@ static int32_t drv_getDriverVersion(IASIO *iface)
 
 static void drv_getErrorMessage(IASIO *iface, char *string)
 {
+	struct driver *d = impl(iface);
+	BOOL locked = enter(d);
 	if (string)
-		lstrcpynA(string, impl(iface)->error, ASIO_BRIDGE_ERROR_LEN);
+		lstrcpynA(string, d->error, ASIO_BRIDGE_ERROR_LEN);
+	leave(d, locked);
 }
 
 static ASIOError drv_stop(IASIO *iface)
 {
 	struct driver *d = impl(iface);
-	if (!d->session)
-		return ASE_NotPresent;
-	if (!d->thread)
+	ASIOError res;
+	if (on_callback_thread(d)) {
+		/* From inside the host's own callback: no callback follows this
+		 * one; the thread ends when it returns. */
+		d->stopping = TRUE;
 		return ASE_OK;
-	d->stopping = TRUE;
-	/* From inside the host's own callback: no callback follows this one;
-	 * the thread ends when it returns and is reclaimed by the next call. */
-	if (GetCurrentThreadId() == d->thread_id)
-		return ASE_OK;
-	if (WaitForSingleObject(d->thread, STOP_TIMEOUT_MS) != WAIT_OBJECT_0) {
-		/* The host is stuck inside its own callback: no callback can follow
-		 * it, but the thread cannot be reclaimed safely either. */
-		set_error(d, "the host did not return from its audio callback");
-		return ASE_HWMalfunction;
 	}
-	CloseHandle(d->thread);
-	d->thread = NULL;
-	return ASE_OK;
+	EnterCriticalSection(&d->lock);
+	res = !d->session ? ASE_NotPresent : reclaim(d, TRUE) ? ASE_OK : ASE_HWMalfunction;
+	LeaveCriticalSection(&d->lock);
+	return res;
 }
 
-static ASIOError drv_start(IASIO *iface)
+static ASIOError start(struct driver *d)
 {
-	struct driver *d = impl(iface);
+	HMODULE self;
 	if (!d->session)
 		return ASE_NotPresent;
-	if (!d->buffers)
-		return ASE_InvalidMode;
-	if (d->thread && GetCurrentThreadId() == d->thread_id)
-		return ASE_InvalidMode; /* restarting from inside the callback */
-	if (d->thread && d->stopping && drv_stop(iface) != ASE_OK)
+	if (!reclaim(d, FALSE))
 		return ASE_HWMalfunction;
+	if (!has_buffers(d))
+		return ASE_InvalidMode;
 	if (d->thread)
 		return ASE_OK;
+	if (d->lost) {
+		set_error(d, "the PipeWire bridge went away: the program must open the driver again");
+		return ASE_HWMalfunction;
+	}
 	d->stopping = FALSE;
 	d->sample_position = 0;
 	d->system_time = 0;
@@ -452,11 +571,35 @@ static ASIOError drv_start(IASIO *iface)
 		d->input_latency = in;
 		d->output_latency = out;
 	}
-	d->thread = CreateThread(NULL, 0, callback_thread, d, 0, &d->thread_id);
-	return d->thread ? ASE_OK : ASE_HWMalfunction;
+	/* The thread holds the driver and this DLL until it exits. It starts
+	 * suspended, so its handle and id are known before it runs. */
+	if (!GetModuleHandleExA(GET_MODULE_HANDLE_EX_FLAG_FROM_ADDRESS, (const char *)callback_thread, &self))
+		return ASE_HWMalfunction;
+	InterlockedIncrement(&d->holds);
+	d->thread = CreateThread(NULL, 0, callback_thread, d, CREATE_SUSPENDED, &d->thread_id);
+	if (!d->thread) {
+		d->thread_id = 0;
+		InterlockedDecrement(&d->holds);
+		FreeLibrary(self);
+		return ASE_HWMalfunction;
+	}
+	ResumeThread(d->thread);
+	return ASE_OK;
 }
 
-static ASIOError drv_getChannels(IASIO *iface, int32_t *inputs, int32_t *outputs)
+static ASIOError drv_start(IASIO *iface)
+{
+	struct driver *d = impl(iface);
+	ASIOError res;
+	if (on_callback_thread(d))
+		return ASE_InvalidMode; /* restarting from inside the callback */
+	EnterCriticalSection(&d->lock);
+	res = start(d);
+	LeaveCriticalSection(&d->lock);
+	return res;
+}
+
+static ASIOError do_getChannels(IASIO *iface, int32_t *inputs, int32_t *outputs)
 {
 	struct driver *d = impl(iface);
 	if (!d->session)
@@ -468,7 +611,7 @@ static ASIOError drv_getChannels(IASIO *iface, int32_t *inputs, int32_t *outputs
 	return ASE_OK;
 }
 
-static ASIOError drv_getLatencies(IASIO *iface, int32_t *input, int32_t *output)
+static ASIOError do_getLatencies(IASIO *iface, int32_t *input, int32_t *output)
 {
 	struct driver *d = impl(iface);
 	if (!d->session)
@@ -479,12 +622,12 @@ static ASIOError drv_getLatencies(IASIO *iface, int32_t *input, int32_t *output)
 		*input = d->input_latency;
 		*output = d->output_latency;
 	} else {
-		predict_latencies(d, d->buffers ? (uint32_t)d->buffer_size : graph_quantum(d), input, output);
+		predict_latencies(d, has_buffers(d) ? (uint32_t)d->buffer_size : graph_quantum(d), input, output);
 	}
 	return ASE_OK;
 }
 
-static ASIOError drv_getBufferSize(IASIO *iface, int32_t *min, int32_t *max, int32_t *preferred, int32_t *granularity)
+static ASIOError do_getBufferSize(IASIO *iface, int32_t *min, int32_t *max, int32_t *preferred, int32_t *granularity)
 {
 	struct driver *d = impl(iface);
 	uint32_t quantum;
@@ -502,7 +645,7 @@ static ASIOError drv_getBufferSize(IASIO *iface, int32_t *min, int32_t *max, int
 	return ASE_OK;
 }
 
-static ASIOError drv_canSampleRate(IASIO *iface, ASIOSampleRate rate)
+static ASIOError do_canSampleRate(IASIO *iface, ASIOSampleRate rate)
 {
 	struct driver *d = impl(iface);
 	if (!d->session)
@@ -512,7 +655,7 @@ static ASIOError drv_canSampleRate(IASIO *iface, ASIOSampleRate rate)
 	return ASE_NoClock;
 }
 
-static ASIOError drv_getSampleRate(IASIO *iface, ASIOSampleRate *rate)
+static ASIOError do_getSampleRate(IASIO *iface, ASIOSampleRate *rate)
 {
 	struct driver *d = impl(iface);
 	if (!d->session)
@@ -524,7 +667,7 @@ static ASIOError drv_getSampleRate(IASIO *iface, ASIOSampleRate *rate)
 	return *rate > 0 ? ASE_OK : ASE_NoClock;
 }
 
-static ASIOError drv_setSampleRate(IASIO *iface, ASIOSampleRate rate)
+static ASIOError do_setSampleRate(IASIO *iface, ASIOSampleRate rate)
 {
 	struct driver *d = impl(iface);
 	char message[ASIO_BRIDGE_ERROR_LEN];
@@ -542,9 +685,9 @@ static ASIOError drv_setSampleRate(IASIO *iface, ASIOSampleRate rate)
 		set_error(d, message);
 		return ASE_NoClock;
 	}
-	request_clock(d, d->buffers ? (uint32_t)d->buffer_size : 0, r);
+	request_clock(d, has_buffers(d) ? (uint32_t)d->buffer_size : 0, r);
 	if (!graph_reaches(d, 0, r, RATE_SWITCH_MS)) {
-		request_clock(d, d->buffers ? (uint32_t)d->buffer_size : 0, d->requested_rate);
+		request_clock(d, has_buffers(d) ? (uint32_t)d->buffer_size : 0, d->requested_rate);
 		snprintf(message, sizeof(message), "PipeWire did not switch to %u Hz: another program or the device holds the rate", r);
 		set_error(d, message);
 		return ASE_NoClock;
@@ -553,7 +696,7 @@ static ASIOError drv_setSampleRate(IASIO *iface, ASIOSampleRate rate)
 	return ASE_OK;
 }
 
-static ASIOError drv_getClockSources(IASIO *iface, ASIOClockSource *clocks, int32_t *count)
+static ASIOError do_getClockSources(IASIO *iface, ASIOClockSource *clocks, int32_t *count)
 {
 	struct driver *d = impl(iface);
 	if (!d->session)
@@ -569,14 +712,14 @@ static ASIOError drv_getClockSources(IASIO *iface, ASIOClockSource *clocks, int3
 	return ASE_OK;
 }
 
-static ASIOError drv_setClockSource(IASIO *iface, int32_t reference)
+static ASIOError do_setClockSource(IASIO *iface, int32_t reference)
 {
 	if (!impl(iface)->session)
 		return ASE_NotPresent;
 	return reference == 0 ? ASE_OK : ASE_InvalidParameter;
 }
 
-static ASIOError drv_getSamplePosition(IASIO *iface, ASIOSamples *position, ASIOTimeStamp *stamp)
+static ASIOError do_getSamplePosition(IASIO *iface, ASIOSamples *position, ASIOTimeStamp *stamp)
 {
 	struct driver *d = impl(iface);
 	if (!d->session)
@@ -592,7 +735,7 @@ static ASIOError drv_getSamplePosition(IASIO *iface, ASIOSamples *position, ASIO
 	return ASE_OK;
 }
 
-static ASIOError drv_getChannelInfo(IASIO *iface, ASIOChannelInfo *info)
+static ASIOError do_getChannelInfo(IASIO *iface, ASIOChannelInfo *info)
 {
 	struct driver *d = impl(iface);
 	BOOL input;
@@ -603,7 +746,7 @@ static ASIOError drv_getChannelInfo(IASIO *iface, ASIOChannelInfo *info)
 	input = info->isInput != 0;
 	if (info->channel < 0 || (uint32_t)info->channel >= channels(d, input))
 		return ASE_InvalidParameter;
-	info->isActive = d->buffers && d->active[input][info->channel];
+	info->isActive = has_buffers(d) && d->active[input][info->channel];
 	info->channelGroup = 0;
 	info->type = ASIOSTFloat32LSB;
 	lstrcpynA(info->name, input ? d->shm->input_names[info->channel] : d->shm->output_names[info->channel],
@@ -611,10 +754,9 @@ static ASIOError drv_getChannelInfo(IASIO *iface, ASIOChannelInfo *info)
 	return ASE_OK;
 }
 
-static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t count, int32_t size,
+static ASIOError create_buffers(struct driver *d, ASIOBufferInfo *infos, int32_t count, int32_t size,
 		ASIOCallbacks *callbacks)
 {
-	struct driver *d = impl(iface);
 	BOOL active[2][ASIO_BRIDGE_MAX_CHANNELS] = { { 0 } };
 	size_t per_half;
 	float *memory;
@@ -624,6 +766,8 @@ static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t 
 		return ASE_NotPresent;
 	if (!infos || !callbacks || !callbacks->bufferSwitch)
 		return ASE_InvalidParameter;
+	if (!reclaim(d, FALSE))
+		return ASE_HWMalfunction;
 	if (d->buffers)
 		return ASE_InvalidMode;
 	if (!size_allowed(d, size))
@@ -664,87 +808,104 @@ static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t 
 	return ASE_OK;
 }
 
+static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t count, int32_t size,
+		ASIOCallbacks *callbacks)
+{
+	struct driver *d = impl(iface);
+	ASIOError res;
+	if (on_callback_thread(d))
+		return ASE_InvalidMode; /* this callback's buffers still exist */
+	EnterCriticalSection(&d->lock);
+	res = create_buffers(d, infos, count, size, callbacks);
+	LeaveCriticalSection(&d->lock);
+	return res;
+}
+
 static ASIOError drv_disposeBuffers(IASIO *iface)
 {
 	struct driver *d = impl(iface);
-	struct asio_bridge_prepare_params prepare = { 0 };
-	ASIOError res;
+	ASIOError res = ASE_OK;
+	if (on_callback_thread(d)) {
+		if (!has_buffers(d))
+			return ASE_InvalidMode;
+		/* This very callback uses them: they go, and the thread ends,
+		 * when it returns. */
+		d->dispose_pending = TRUE;
+		d->stopping = TRUE;
+		return ASE_OK;
+	}
+	EnterCriticalSection(&d->lock);
 	if (!d->session)
-		return ASE_NotPresent;
-	if (!d->buffers)
-		return ASE_InvalidMode;
-	if (d->thread && GetCurrentThreadId() == d->thread_id)
-		return ASE_InvalidMode; /* the buffers are in use by this very callback */
-	if ((res = drv_stop(iface)) != ASE_OK)
-		return res;
-	prepare.session = d->session;
-	unix_call(ASIO_BRIDGE_UNIX_PREPARE, &prepare);
-	HeapFree(GetProcessHeap(), 0, d->memory);
-	d->memory = NULL;
-	request_clock(d, 0, d->requested_rate);
-	d->buffers = FALSE;
-	d->callbacks = NULL;
-	memset(d->active, 0, sizeof(d->active));
-	return ASE_OK;
+		res = ASE_NotPresent;
+	else if (!has_buffers(d))
+		res = ASE_InvalidMode;
+	else if (!reclaim(d, TRUE))
+		res = ASE_HWMalfunction;
+	else if (d->buffers)
+		free_buffers(d);
+	LeaveCriticalSection(&d->lock);
+	return res;
 }
 
-/* Shows the settings in a window of its own, so the host never waits. The
- * thread holds a reference to this DLL and drops it as it exits, so the
- * host may release the driver and unload it while the window is open. */
-static DWORD WINAPI control_panel_thread(void *arg)
-{
-	char *text = arg;
-	MessageBoxA(NULL, text, DRIVER_NAME, MB_OK | MB_ICONINFORMATION);
-	HeapFree(GetProcessHeap(), 0, text);
-	FreeLibraryAndExitThread(module_instance, 0);
-	return 0;
-}
-
-static ASIOError drv_controlPanel(IASIO *iface)
+/* Shows what the driver sees and its settings in a window of its own
+ * (panel.c), so the host never waits. */
+static ASIOError do_controlPanel(IASIO *iface)
 {
 	struct driver *d = impl(iface);
-	char *text = HeapAlloc(GetProcessHeap(), 0, 1024);
-	struct asio_bridge_cycle c;
-	char path[MAX_PATH];
-	HMODULE self;
-	HANDLE thread;
+	struct panel_state state = { 0 };
+	int priority;
 
-	if (!text)
-		return ASE_NoMemory;
+	read_settings(state.node, sizeof(state.node), &priority);
+	state.rt_requested = d->session ? d->rt_priority : priority;
+	lstrcpynA(state.settings_key, SETTINGS_KEY, sizeof(state.settings_key));
 	if (d->session) {
-		int32_t in, out;
-		drv_getLatencies(iface, &in, &out);
+		struct asio_bridge_cycle c;
+		int32_t in = 0, out = 0;
+		do_getLatencies(iface, &in, &out);
 		c = current_cycle(d);
-		snprintf(text, 1024,
-			"Bridge node: %s\nChannels: %u in, %u out\nPipeWire quantum: %u samples\n"
-			"Sample rate: %u Hz\nLatency: input %u, output %u samples\n\n"
-			"Choose buffer size and rate in the DAW: the graph follows while the DAW runs.\n"
-			"Route the bridge's ports with qpwgraph or pw-link.\n"
-			"Settings: HKCU\\" SETTINGS_KEY " (Node, RealtimePriority),\n"
-			"or the environment variables ASIO_BRIDGE_NODE and ASIO_BRIDGE_RT_PRIORITY.",
-			d->shm->info.node_name, d->shm->info.n_inputs, d->shm->info.n_outputs, c.frames, c.rate,
-			(uint32_t)in, (uint32_t)out);
+		state.reachable = TRUE;
+		lstrcpynA(state.node, d->shm->info.node_name, sizeof(state.node));
+		state.buffer_size = has_buffers(d) ? (uint32_t)d->buffer_size : 0;
+		state.quantum = c.frames;
+		state.rate = c.rate;
+		state.input_latency = (uint32_t)in;
+		state.output_latency = (uint32_t)out;
+		state.late_cycles = c.late_cycles;
+		/* What the callback thread got, once it has asked. */
+		state.rt_known = d->thread != NULL && d->system_time != 0;
+		state.rt_result = d->rt_result;
+		state.rt_policy = d->rt_policy;
+		state.rt_priority = d->rt_got_priority;
 	} else {
-		snprintf(text, 1024, "Not connected: %s", d->error);
+		lstrcpynA(state.error, d->error, sizeof(state.error));
 	}
-	GetModuleFileNameA(module_instance, path, sizeof(path));
-	self = LoadLibraryA(path);
-	thread = self ? CreateThread(NULL, 0, control_panel_thread, text, 0, NULL) : NULL;
-	if (!thread) {
-		if (self)
-			FreeLibrary(self);
-		HeapFree(GetProcessHeap(), 0, text);
-		return ASE_HWMalfunction;
-	}
-	CloseHandle(thread);
-	return ASE_OK;
+	return panel_open(&state);
 }
 
 static ASIOError drv_future(IASIO *iface, int32_t selector, void *opt)
 {
+	struct driver *d = impl(iface);
 	ASIOIoFormat *format = opt;
-	(void)iface;
+	ASIOBridgeSchedule *schedule = opt;
 	switch (selector) {
+	case kAsioBridgeGetSchedule:
+		if (!schedule)
+			return ASE_InvalidParameter;
+		if (on_callback_thread(d)) {
+			struct asio_bridge_realtime_params rt = { .priority = 0 };
+			unix_call(ASIO_BRIDGE_UNIX_SET_REALTIME, &rt);
+			schedule->policy = rt.policy;
+			schedule->priority = rt.got_priority;
+		} else {
+			BOOL locked = enter(d), running = d->thread != NULL;
+			schedule->policy = d->rt_policy;
+			schedule->priority = d->rt_got_priority;
+			leave(d, locked);
+			if (!running)
+				return ASE_NotPresent;
+		}
+		schedule->error = d->rt_result;
+		return ASE_SUCCESS;
 	case kAsioCanTimeInfo:
 	case kAsioCanReportOverload:
 		return ASE_SUCCESS;
@@ -769,6 +930,30 @@ static ASIOError drv_outputReady(IASIO *iface)
 	(void)iface;
 	return ASE_NotPresent;
 }
+
+/* The host's calls from outside the callback are serialised. */
+#define LOCKED(type, name, params, args) \
+	static type drv_##name params \
+	{ \
+		struct driver *d = impl(iface); \
+		BOOL locked = enter(d); \
+		type res = do_##name args; \
+		leave(d, locked); \
+		return res; \
+	}
+LOCKED(ASIOBool, init, (IASIO *iface, void *sys_handle), (iface, sys_handle))
+LOCKED(ASIOError, getChannels, (IASIO *iface, int32_t *inputs, int32_t *outputs), (iface, inputs, outputs))
+LOCKED(ASIOError, getLatencies, (IASIO *iface, int32_t *input, int32_t *output), (iface, input, output))
+LOCKED(ASIOError, getBufferSize, (IASIO *iface, int32_t *min, int32_t *max, int32_t *preferred, int32_t *granularity),
+		(iface, min, max, preferred, granularity))
+LOCKED(ASIOError, canSampleRate, (IASIO *iface, ASIOSampleRate rate), (iface, rate))
+LOCKED(ASIOError, getSampleRate, (IASIO *iface, ASIOSampleRate *rate), (iface, rate))
+LOCKED(ASIOError, setSampleRate, (IASIO *iface, ASIOSampleRate rate), (iface, rate))
+LOCKED(ASIOError, getClockSources, (IASIO *iface, ASIOClockSource *clocks, int32_t *count), (iface, clocks, count))
+LOCKED(ASIOError, setClockSource, (IASIO *iface, int32_t reference), (iface, reference))
+LOCKED(ASIOError, getSamplePosition, (IASIO *iface, ASIOSamples *position, ASIOTimeStamp *stamp), (iface, position, stamp))
+LOCKED(ASIOError, getChannelInfo, (IASIO *iface, ASIOChannelInfo *info), (iface, info))
+LOCKED(ASIOError, controlPanel, (IASIO *iface), (iface))
 
 static const IASIOVtbl driver_vtbl = {
 	drv_QueryInterface, drv_AddRef, drv_Release,
@@ -808,6 +993,8 @@ static HRESULT WINAPI cf_CreateInstance(IClassFactory *iface, IUnknown *outer, R
 		return E_OUTOFMEMORY;
 	d->iface.lpVtbl = &driver_vtbl;
 	d->refs = 1;
+	d->holds = 1;
+	InitializeCriticalSection(&d->lock);
 	set_error(d, "init() has not been called");
 	InterlockedIncrement(&object_count);
 	hr = drv_QueryInterface(&d->iface, riid, out);

@@ -124,7 +124,7 @@ impl Session {
         socket.set_read_timeout(Some(Duration::from_secs(5)))?;
         // A node that refused at once (busy) may have closed already; its
         // refusal still waits to be read.
-        if let Err(e) = send(&socket, as_bytes(&hello)) {
+        if let Err(e) = send(&socket, as_bytes(&hello), 0) {
             if !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) {
                 return Err(e.into());
             }
@@ -175,7 +175,13 @@ impl Session {
     /// Asks the node to force the graph's quantum and rate while attached
     /// (0: leave it to the graph). The graph's answer shows in the cycles.
     pub fn request(&self, quantum: u32, rate: u32) -> io::Result<()> {
-        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)))
+        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)), 0)
+    }
+
+    /// `request`, but failing with `WouldBlock` instead of waiting while the
+    /// node has not read the earlier ones.
+    pub fn try_request(&self, quantum: u32, rate: u32) -> io::Result<()> {
+        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)), libc::MSG_DONTWAIT)
     }
 
     /// The mapping itself, validated at attach: the Wine driver hands the
@@ -359,9 +365,9 @@ fn connect_seqpacket(path: &std::path::Path) -> io::Result<UnixStream> {
     }
 }
 
-fn send(socket: &UnixStream, bytes: &[u8]) -> io::Result<()> {
+fn send(socket: &UnixStream, bytes: &[u8], flags: libc::c_int) -> io::Result<()> {
     // SAFETY: sending from a valid buffer on a connected socket.
-    let n = unsafe { libc::send(socket.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL) };
+    let n = unsafe { libc::send(socket.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL | flags) };
     if n < 0 {
         return Err(io::Error::last_os_error());
     }

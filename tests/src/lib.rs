@@ -304,6 +304,48 @@ impl Daemon {
             .collect()
     }
 
+    /// Ends the daemon with `signal` (SIGKILL: as a crash; SIGTERM: as a
+    /// restart by the session) and starts a new one on the same runtime
+    /// dir with the same config. WirePlumber and the observers lose the
+    /// daemon with it and are started again (any that linger are stopped
+    /// first); the session bus stays. Returns how the old daemon ended and
+    /// the moment the new one answered.
+    pub fn restart(&mut self, signal: i32) -> (std::process::ExitStatus, Instant) {
+        // SAFETY: signalling a child we spawned and have not reaped.
+        unsafe { libc::kill(self.child.id() as i32, signal) };
+        let start = Instant::now();
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(start.elapsed() < Duration::from_secs(10), "the daemon did not exit within 10 s of signal {signal}\n{}", self.log());
+            sleep(Duration::from_millis(20));
+        };
+        for mut c in std::mem::take(&mut self.companions) {
+            if c.name == "dbus-daemon" {
+                self.companions.push(c);
+                continue;
+            }
+            let start = Instant::now();
+            while c.child.try_wait().unwrap().is_none() && start.elapsed() < Duration::from_secs(3) {
+                sleep(Duration::from_millis(20));
+            }
+            let _ = c.child.kill();
+            let _ = c.child.wait();
+        }
+        self.child = self.spawn_env.spawn("pipewire", &[], "pipewire.log", "pipewire");
+        self.wait_until("the new daemon answers", Duration::from_secs(10), || self.cmd("pw-cli").args(["info", "0"]).output().is_ok_and(|o| o.status.success()));
+        let back = Instant::now();
+        if self.spawn_env.bus.is_some() {
+            self.start_wireplumber();
+            for (name, args, log) in [("pw-mon", &[][..], "pw-mon.log"), ("pw-dump", &["--monitor"][..], "pw-dump.log")] {
+                let child = self.spawn_env.spawn(name, args, log, "pipewire-bin");
+                self.companions.push(Companion { name, child });
+            }
+        }
+        (status, back)
+    }
+
     /// Sends SIGTERM and waits up to 10 s for the daemon to exit.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         // SAFETY: signalling a child we spawned and have not reaped.
@@ -375,6 +417,11 @@ impl Daemon {
 
     pub fn log(&self) -> String {
         fs::read_to_string(self.dir.join("pipewire.log")).unwrap_or_default()
+    }
+
+    /// How the daemon ended, if it has.
+    pub fn exited(&mut self) -> Option<std::process::ExitStatus> {
+        self.child.try_wait().unwrap()
     }
 
     pub fn alive(&mut self) -> bool {

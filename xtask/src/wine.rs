@@ -1,6 +1,6 @@
 //! The Wine half of the stage: the ASIO driver (a builtin PE DLL and its
 //! unix library, paired by name), the register script, and the project's
-//! ASIO host program.
+//! ASIO host programs.
 
 use crate::{fail, run, Stage};
 use std::process::Command;
@@ -29,6 +29,7 @@ pub fn stage(stage: &Stage, cargo: &str) {
         .args(["-shared", "-O2", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
         .arg(&dll)
         .arg(pe.join("driver.c"))
+        .arg(pe.join("panel.c"))
         .arg(pe.join("asiobridge.def"))
         .args(["-lole32", "-luuid", "-ladvapi32", "-luser32", "-lntdll"]));
     // Marks the DLL builtin, so Wine pairs it with x86_64-unix/asiobridge.so.
@@ -42,5 +43,14 @@ pub fn stage(stage: &Stage, cargo: &str) {
         .arg(stage.root.join("asio-bridge/host/asio-host.c"))
         .args(["-lole32", "-luuid", "-ladvapi32"]));
     stage.install(&host, "bin/asio-host.exe");
+
+    // Opens the driver's control panel and drives its dialog, for the tests.
+    let probe = out.join("panel-probe.exe");
+    run(Command::new(MINGW)
+        .args(["-O2", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&probe)
+        .arg(stage.root.join("asio-bridge/host/panel-probe.c"))
+        .args(["-lole32", "-luuid", "-ladvapi32", "-luser32"]));
+    stage.install(&probe, "bin/panel-probe.exe");
     stage.install(&stage.root.join("asio-bridge/asio-bridge-register"), "bin/asio-bridge-register");
 }

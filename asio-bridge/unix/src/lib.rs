@@ -30,7 +30,7 @@ const_assert_eq!(std::mem::size_of::<asio_bridge_latencies_params>(), 24);
 const_assert_eq!(std::mem::size_of::<asio_bridge_prepare_params>(), 24);
 const_assert_eq!(std::mem::size_of::<asio_bridge_process_params>(), 48);
 const_assert_eq!(std::mem::offset_of!(asio_bridge_process_params, nsec), 40);
-const_assert_eq!(std::mem::size_of::<asio_bridge_realtime_params>(), 8);
+const_assert_eq!(std::mem::size_of::<asio_bridge_realtime_params>(), 16);
 
 type NtStatus = u32;
 const STATUS_SUCCESS: NtStatus = 0;
@@ -156,6 +156,13 @@ unsafe extern "C" fn attach(args: *mut c_void) -> NtStatus {
                 p.session = Box::into_raw(Box::new(Driver { session: s, engine: None })) as u64;
                 STATUS_SUCCESS
             }
+            // The socket path does not fit getErrorMessage's 124 bytes:
+            // what the user can do does.
+            Err(asio_bridge_client::AttachError::NoNode { node, .. }) => {
+                let text = format!("PipeWire is not running the ASIO bridge '{node}': start PipeWire, or check the driver's Node setting");
+                asio_bridge_abi::copy_c_str(&mut p.error, &text);
+                STATUS_UNSUCCESSFUL
+            }
             Err(e) => {
                 asio_bridge_abi::copy_c_str(&mut p.error, &e.to_string());
                 STATUS_UNSUCCESSFUL
@@ -267,13 +274,25 @@ unsafe extern "C" fn process(args: *mut c_void) -> NtStatus {
     })
 }
 
-/// Raises the calling (Wine) thread to SCHED_FIFO; EPERM where the user
-/// may not, which the driver accepts quietly.
+/// Raises the calling (Wine) thread to SCHED_FIFO (EPERM where the user
+/// may not, which the driver accepts quietly) and reports the policy and
+/// priority the thread has afterwards. Priority <= 0 only reports.
 unsafe extern "C" fn set_realtime(args: *mut c_void) -> NtStatus {
     entry(args, |p: &mut asio_bridge_realtime_params| {
-        let param = libc::sched_param { sched_priority: p.priority.clamp(1, 99) };
-        // SAFETY: plain syscall on the calling thread.
-        p.result = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+        p.result = 0;
+        if p.priority > 0 {
+            let param = libc::sched_param { sched_priority: p.priority.min(99) };
+            // SAFETY: plain syscall on the calling thread.
+            p.result = unsafe { libc::pthread_setschedparam(libc::pthread_self(), libc::SCHED_FIFO, &param) };
+        }
+        let mut param = libc::sched_param { sched_priority: 0 };
+        let mut policy = 0;
+        // SAFETY: plain syscall on the calling thread, writing two locals.
+        if unsafe { libc::pthread_getschedparam(libc::pthread_self(), &mut policy, &mut param) } == 0 {
+            (p.policy, p.got_priority) = (policy, param.sched_priority);
+        } else {
+            (p.policy, p.got_priority) = (-1, 0);
+        }
         STATUS_SUCCESS
     })
 }

@@ -24,8 +24,10 @@ Options:
                      (default: silence); counter: each sample carries its
                      graph sample index; poison: NaN, +Inf, -Inf and 0.25 in
                      turn, as a broken plugin might
-  --flood A,B        after each cycle, ask for quantum A, then B, 500 times
-                     (a hostile client); reports requests and quantum_changes
+  --flood A,B        after each cycle ask 500 times, without waiting, for
+                     quantum A, after the next for B, and so on (a hostile
+                     client); reports requests, requests_not_sent (socket
+                     full) and quantum_changes
   --check-counter    check that input 1 carries the counter signal bit-exactly
                      and report its delay in samples
   --quantum N        ask the node to run the graph at quantum N while attached
@@ -254,7 +256,7 @@ fn main() {
         input_quarter: 0,
         quantum_changes: 0,
     };
-    let mut requests = 0u64;
+    let (mut requests, mut refused_requests) = (0u64, 0u64);
     if o.rt.is_some() {
         // Like a JACK client: no page of what the callback touches may be
         // swapped out or reclaimed under it. Best effort: without a memlock
@@ -269,11 +271,12 @@ fn main() {
             Ok(cycle) => {
                 stats.on_cycle(&mut session, &cycle, o.output, o.check_counter);
                 if let Some((a, b)) = o.flood {
-                    for i in 0..500 {
-                        if session.request(if i % 2 == 0 { a } else { b }, 0).is_err() {
-                            break;
+                    let quantum = if stats.cycles % 2 == 0 { a } else { b };
+                    for _ in 0..500 {
+                        match session.try_request(quantum, 0) {
+                            Ok(()) => requests += 1,
+                            Err(_) => refused_requests += 1,
                         }
-                        requests += 1;
                     }
                 }
             }
@@ -295,6 +298,7 @@ fn main() {
     println!("output_delay={}", last.output_delay);
     println!("quantum_changes={}", stats.quantum_changes);
     println!("requests={requests}");
+    println!("requests_not_sent={refused_requests}");
     println!("input_nonfinite={}", stats.input_nonfinite);
     println!("input_quarter={}", stats.input_quarter);
     println!("silent_tail_frames={}", (last.position + last.frames as u64).saturating_sub(stats.last_nonzero));

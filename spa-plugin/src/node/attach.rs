@@ -62,10 +62,12 @@ impl Node {
             return None;
         }
         match self.attach(&conn) {
-            Ok(()) => {
+            Ok(shm) => {
                 let exe = printable(&conn.peer.exe());
                 self.log.info(&format!("ASIO client {name} (pid {}, {exe}) attached to '{}'", conn.peer.pid, self.config.node_name));
-                self.holder = Some(Holder { conn: self.watched(conn), name, exe });
+                let conn = self.watched(conn);
+                self.holder = Some(Holder { conn, name, exe, shm, buffer_size: 0, seen: Default::default(), resting: false });
+                self.refresh_status();
             }
             Err(e) => {
                 let msg = format!("the ASIO bridge '{}' could not set up shared memory: {e}", self.config.node_name);
@@ -92,10 +94,14 @@ impl Node {
     pub(super) fn on_holder_message(&mut self) {
         let Some(fd) = self.holder.as_ref().map(|h| h.conn.fd.as_raw_fd()) else { return };
         let mut latest = None;
+        let mut drained = false;
         for _ in 0..MESSAGES_PER_WAKE {
             let mut buf = [0u8; 64];
             let problem = match socket::recv(fd, &mut buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    drained = true;
+                    break;
+                }
                 Ok(Some(n)) => match decode_client(&buf[..n]) {
                     Ok(ClientMessage::Request(r)) => {
                         latest = Some(r);
@@ -116,11 +122,21 @@ impl Node {
         if let Some(r) = latest {
             self.request_clock(&r);
         }
+        // A client that sends faster than the node reads is flooding: its
+        // socket rests until the next housekeeping tick, so the flood blocks
+        // the client rather than busying the daemon.
+        if !drained {
+            if let Some(h) = &mut self.holder {
+                self.main_loop.update_io(h.conn.source, 0);
+                h.resting = true;
+                self.schedule_housekeeping();
+            }
+        }
     }
 
     /// Maps fresh shared memory for a client, hands it over, and installs it
-    /// for process().
-    fn attach(&mut self, conn: &Connection) -> io::Result<()> {
+    /// for process(). Returns the header, mapped until detach.
+    fn attach(&mut self, conn: &Connection) -> io::Result<*const asio_bridge_shm> {
         let c = &self.config;
         let layout = Layout::new(c.inputs, c.outputs, c.quantum_limit).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let memfd = sealed_memfd(&socket::memfd_name(&c.node_name), layout.size)?;
@@ -155,7 +171,7 @@ impl Node {
         self.data_loop.run(self.rt(), move |rt| {
             rt.set_attachment(Some(attachment));
         });
-        Ok(())
+        Ok(shm)
     }
 
     /// Takes the shared memory away from process() and frees it here, on
@@ -166,6 +182,7 @@ impl Node {
         self.data_loop.run(self.rt(), |rt| old = rt.set_attachment(None));
         let nonfinite = old.map_or(0, |a| a.into_parts().1);
         self.release_clock();
+        self.refresh_status();
         self.log.info(&format!("ASIO client {} (pid {}) detached from '{}'", holder.name, holder.conn.peer.pid, self.config.node_name));
         if nonfinite > 0 {
             self.log.warn(&format!(

@@ -37,6 +37,9 @@ impl Node {
             self.prior_rate = unsafe { (*self.rt()).clock() }.map_or(0, |c| c.rate);
         }
         self.restore_polls = RESTORE_MAX_POLLS;
+        if let Some(h) = &mut self.holder {
+            h.buffer_size = r.quantum;
+        }
         self.force_clock(r.quantum, r.rate);
     }
 

@@ -37,9 +37,12 @@ impl Node {
         // Always present, "0" when released: 0.3.65 ignores a removed key.
         let quantum = CString::new(self.forced.0.to_string()).unwrap();
         let rate = CString::new(self.forced.1.to_string()).unwrap();
+        let status = self.status.c_items();
+        let keys: Vec<CString> = status.iter().map(|(k, _)| CString::new(*k).unwrap_or_default()).collect();
         let mut items = self.node_props.clone();
         items.push(spa::spa_dict_item { key: c"node.force-quantum".as_ptr(), value: quantum.as_ptr() });
         items.push(spa::spa_dict_item { key: c"node.force-rate".as_ptr(), value: rate.as_ptr() });
+        items.extend(keys.iter().zip(&status).map(|(k, (_, v))| spa::spa_dict_item { key: k.as_ptr(), value: v.as_ptr() }));
         let dict = spa::spa_dict { flags: 0, n_items: items.len() as u32, items: items.as_ptr() };
         let info = spa::spa_node_info {
             max_input_ports: self.config.inputs,

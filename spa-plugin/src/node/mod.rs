@@ -8,6 +8,7 @@ mod clock;
 mod events;
 mod rt;
 mod serve;
+mod status;
 
 pub use rt::Rt;
 
@@ -43,6 +44,14 @@ struct Holder {
     conn: Connection,
     name: String,
     exe: String,
+    /// The header of the client's shared memory, mapped until detach.
+    shm: *const asio_bridge_abi::asio_bridge_shm,
+    /// The buffer size the client last asked the graph for (0: none).
+    buffer_size: u32,
+    seen: status::Seen,
+    /// Its socket is not watched until the next housekeeping tick: it
+    /// sent more than the node reads at once.
+    resting: bool,
 }
 
 pub struct Node {
@@ -78,6 +87,10 @@ pub struct Node {
     housekeeping: *mut spa::spa_source,
     housekeeping_armed: bool,
     holder: Option<Holder>,
+    /// What the properties last said about the holder, and the timer that
+    /// refreshes them.
+    status: status::Status,
+    status_timer: *mut spa::spa_source,
     warnings: [Throttle; serve::WARNING_KINDS],
 }
 
@@ -138,6 +151,8 @@ impl Node {
             housekeeping: ptr::null_mut(),
             housekeeping_armed: false,
             holder: None,
+            status: status::Status::default(),
+            status_timer: ptr::null_mut(),
             warnings: [const { Throttle::new(WARNING_INTERVAL) }; serve::WARNING_KINDS],
         });
         let me: *mut Node = &mut *node;
@@ -153,7 +168,9 @@ impl Node {
             node.restore_timer = node.main_loop.add_timer(clock::on_restore_timer, me.cast());
             node.clock_timer = node.main_loop.add_timer(clock::on_clock_timer, me.cast());
             node.housekeeping = node.main_loop.add_timer(serve::on_housekeeping, me.cast());
+            node.status_timer = node.main_loop.add_timer(status::on_status_timer, me.cast());
         }
+        node.status = node.current_status();
         node.log.info(&format!(
             "bridge '{}' ready: {} inputs, {} outputs, clients attach at {}",
             node.config.node_name,
@@ -350,7 +367,7 @@ impl Drop for Node {
         for p in std::mem::take(&mut self.pending) {
             self.close(p.conn);
         }
-        for timer in [&mut self.restore_timer, &mut self.clock_timer, &mut self.housekeeping] {
+        for timer in [&mut self.restore_timer, &mut self.clock_timer, &mut self.housekeeping, &mut self.status_timer] {
             self.main_loop.destroy(std::mem::replace(timer, ptr::null_mut()));
         }
         if let Some((_, source)) = self.listener.take() {

@@ -1,6 +1,7 @@
 //! Serving the node's socket: accepting connections, holding those that
-//! have not said hello for at most a second, and backing off when the
-//! daemon runs out of file descriptors. Main loop only.
+//! have not said hello for at most a second, resting a flooding client's
+//! socket, and backing off when the daemon runs out of file descriptors.
+//! Main loop only.
 //!
 //! A same-user client may be hostile: it may hold connections open without
 //! a word, churn them, or exhaust fds. Each case gets a bounded answer, and
@@ -108,7 +109,7 @@ impl Node {
         self.schedule_housekeeping();
     }
 
-    fn schedule_housekeeping(&mut self) {
+    pub(super) fn schedule_housekeeping(&mut self) {
         if !self.housekeeping_armed {
             self.housekeeping_armed = true;
             self.main_loop.arm(self.housekeeping, TICK_MS);
@@ -130,6 +131,10 @@ impl Node {
             if let Some((_, source)) = &self.listener {
                 self.main_loop.update_io(*source, spa::SPA_IO_IN);
             }
+        }
+        if let Some(h) = self.holder.as_mut().filter(|h| h.resting) {
+            h.resting = false;
+            self.main_loop.update_io(h.conn.source, spa::SPA_IO_IN | spa::SPA_IO_HUP | spa::SPA_IO_ERR);
         }
         if !self.pending.is_empty() || self.listener_paused_until.is_some() {
             self.schedule_housekeeping();
