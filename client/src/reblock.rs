@@ -297,6 +297,143 @@ mod tests {
         (played, r.delay())
     }
 
+    /// What the client does with one graph cycle.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Client {
+        /// Completes it before the node needs its output.
+        OnTime,
+        /// Sees it but completes it too late: the node plays silence for
+        /// its output and counts a late cycle.
+        Late,
+        /// Never sees it (woken after the node published the next one):
+        /// its input is lost to the client, the node plays silence for its
+        /// output and counts a late cycle, the client's next cycle has
+        /// `missed` > 0.
+        Missed,
+    }
+
+    /// One simulated run: what the node played, what the host received
+    /// (with its input sample index), the reblocker's final delay and the
+    /// graph cycles whose output the node played as silence.
+    struct Sim {
+        played: Vec<f32>,
+        received: Vec<f32>,
+        delay: u32,
+        silent_cycles: Vec<(u64, u32)>,
+        missed_cycles: Vec<(u64, u32)>,
+    }
+
+    /// Runs a graph of `quanta` (one per cycle) through a reblocker, the
+    /// node as spa-plugin/src/cycle.rs runs it (pipelined: in cycle k it
+    /// plays the half the client completed for k-1, or silence and a late
+    /// count; same-cycle: the half of cycle k or silence) and the client as
+    /// `client(k)` says. `looped`: the host writes a counter of its own
+    /// output index and the graph links the node's output back to its
+    /// input (one quantum later); otherwise the graph's input is a counter
+    /// of the graph position and the host echoes input 1 to output 1.
+    fn simulate(block: u32, quanta: &[u32], same_cycle: bool, looped: bool, client: impl Fn(usize) -> Client) -> Sim {
+        let mut r = Reblocker::new(block, 1, 1, 8192, same_cycle);
+        let mut sim = Sim { played: Vec::new(), received: Vec::new(), delay: 0, silent_cycles: Vec::new(), missed_cycles: Vec::new() };
+        let (mut graph_pos, mut late, mut missed, mut host_out_pos) = (0u64, 0u32, 0u32, 0u64);
+        let mut halves: Vec<Vec<f32>> = Vec::new(); // the client's output half of each cycle
+        let (mut done, mut done_later): (Option<usize>, Option<usize>) = (None, None);
+        let mut half = vec![vec![0.0f32; 8192]];
+        let mut host = vec![vec![0.0f32; block as usize]];
+        let mut last_played: Vec<f32> = Vec::new();
+        for (k, &q) in quanta.iter().enumerate() {
+            let q_us = q as usize;
+            let input: Vec<f32> = if looped {
+                let mut v = last_played.clone();
+                v.resize(q_us, 0.0);
+                v
+            } else {
+                (0..q as u64).map(|i| counter(graph_pos + i)).collect()
+            };
+            let mut out = vec![0.0; q_us];
+            if !same_cycle && k > 0 {
+                // The node checks the previous cycle, then plays it or silence.
+                if done == Some(k - 1) {
+                    let h = &halves[k - 1];
+                    let n = q_us.min(h.len());
+                    out[..n].copy_from_slice(&h[..n]);
+                } else {
+                    late += 1;
+                    sim.silent_cycles.push((graph_pos, q));
+                }
+                if let Some(d) = done_later.take() {
+                    done = Some(d);
+                }
+            }
+            // The node publishes cycle k; the client runs it or not.
+            let behaviour = client(k);
+            if behaviour == Client::Missed {
+                missed += 1;
+                sim.missed_cycles.push((graph_pos, q));
+                halves.push(Vec::new());
+            } else {
+                let mut input = vec![input];
+                r.begin_cycle(CycleInfo { frames: q, missed, late_cycles: late }, &mut input);
+                missed = 0;
+                while r.next_block(&mut host) {
+                    if looped {
+                        sim.received.extend_from_slice(&host[0]);
+                        for (i, v) in host[0].iter_mut().enumerate() {
+                            *v = counter(host_out_pos + i as u64);
+                        }
+                        host_out_pos += block as u64;
+                    }
+                    r.end_block(&mut host); // echoes unless looped
+                }
+                let n = r.end_cycle(&mut half) as usize;
+                halves.push(half[0][..n].to_vec());
+                match behaviour {
+                    Client::OnTime => done = Some(k),
+                    _ => done_later = Some(k),
+                }
+            }
+            if same_cycle {
+                if behaviour == Client::OnTime {
+                    let h = &halves[k];
+                    let n = q_us.min(h.len());
+                    out[..n].copy_from_slice(&h[..n]);
+                } else {
+                    late += 1;
+                    sim.silent_cycles.push((graph_pos, q));
+                }
+                if let Some(d) = done_later.take() {
+                    done = Some(d);
+                }
+            }
+            graph_pos += q as u64;
+            sim.played.extend_from_slice(&out);
+            last_played = out;
+        }
+        sim.delay = r.delay();
+        sim
+    }
+
+    /// Every counter sample comes back exactly `expected` frames after it
+    /// was sent; everything else after the first one is silence, and only
+    /// where `allowed` says (None: any, at most `max_silent` frames).
+    fn check_exact(label: &str, samples: &[f32], expected: u64, allowed: Option<&dyn Fn(u64) -> bool>, max_silent: usize) {
+        let first = samples.iter().position(|&v| decode(v).is_some()).unwrap_or_else(|| panic!("{label}: nothing came back"));
+        let mut silent = 0;
+        for (i, &v) in samples.iter().enumerate().skip(first) {
+            match decode(v) {
+                Some(k) => assert_eq!(i as u64 - k, expected, "{label}: sample {k} came back at {i}"),
+                None => {
+                    assert_eq!(v, 0.0, "{label}: wrong value at {i}");
+                    if let Some(allowed) = allowed {
+                        assert!(allowed(i as u64), "{label}: silence at {i}, outside the late and missed cycles");
+                    }
+                    silent += 1;
+                }
+            }
+        }
+        assert!(silent <= max_silent, "{label}: {silent} frames of silence, at most {max_silent} expected");
+        assert!(samples.len() - first > 4 * 1024, "{label}: too short a run");
+    }
+
     /// The delay of every counter sample played, in frames.
     fn delays(played: &[f32]) -> Vec<u64> {
         played.iter().enumerate().filter_map(|(i, &v)| decode(v).map(|k| i as u64 - k)).collect()
@@ -358,5 +495,71 @@ mod tests {
             let silent = played[first..].iter().filter(|&&v| v == 0.0).count();
             assert_eq!(silent, 64, "same_cycle={same_cycle}");
         }
+    }
+
+    /// Clients that miss or are late for cycles at the start and at every
+    /// phase of the FIFOs mid-stream.
+    fn client_patterns(block: u32, quantum: u32) -> Vec<(String, Vec<(usize, Client)>)> {
+        use Client::*;
+        let mut patterns: Vec<(String, Vec<(usize, Client)>)> = Vec::new();
+        for k in 0..4 {
+            patterns.push((format!("missed {k}"), vec![(k, Missed)]));
+            patterns.push((format!("late {k}"), vec![(k, Late)]));
+        }
+        patterns.push(("missed 0..3".into(), (0..3).map(|k| (k, Missed)).collect()));
+        patterns.push(("missed 1, late 2".into(), vec![(1, Missed), (2, Late)]));
+        // Every phase of host buffers against cycles.
+        let phases = (block / gcd(block, quantum)) as usize + 1;
+        for p in 0..phases {
+            let k = 20 + p;
+            patterns.push((format!("missed {k}"), vec![(k, Missed)]));
+            patterns.push((format!("late {k}"), vec![(k, Late)]));
+            patterns.push((format!("late {k}, missed {}", k + 1), vec![(k, Late), (k + 1, Missed)]));
+            patterns.push((format!("missed {k}, late {}", k + 1), vec![(k, Missed), (k + 1, Late)]));
+            patterns.push((format!("missed {k}, {}", k + 1), vec![(k, Missed), (k + 1, Missed)]));
+            patterns.push((format!("missed {k}, on time, missed {}", k + 2), vec![(k, Missed), (k + 2, Missed)]));
+        }
+        for m in [5, 40] {
+            patterns.push((format!("missed 20..{}", 20 + m), (20..20 + m).map(|k| (k, Missed)).collect()));
+        }
+        patterns
+    }
+
+    #[test]
+    fn missed_and_late_cycles_keep_every_sample_at_the_reported_delay() {
+        let mut failed = Vec::new();
+        for (block, quantum) in [(256, 128), (64, 128), (96, 128), (320, 128), (128, 128), (96, 64), (128, 256), (1024, 128)] {
+            let cycles = (8192 / quantum + 64) as usize;
+            for same_cycle in [false, true] {
+                for (name, pattern) in client_patterns(block, quantum) {
+                    let client = |k: usize| pattern.iter().find(|p| p.0 == k).map_or(Client::OnTime, |p| p.1);
+                    let label = format!("{block} on {quantum}, same_cycle={same_cycle}, {name}");
+                    let case = std::panic::catch_unwind(|| {
+                    let expected = start_delay(block, quantum, same_cycle);
+                    // The host echoes: delays measured at the node's ports.
+                    let sim = simulate(block, &vec![quantum; cycles], same_cycle, false, client);
+                    assert_eq!(sim.delay, expected, "{label}: reported delay");
+                    let (silent, missed) = (&sim.silent_cycles, &sim.missed_cycles);
+                    let d = expected as u64;
+                    let allowed = |i: u64| {
+                        silent.iter().any(|&(p, q)| (p..p + q as u64).contains(&i))
+                            || missed.iter().any(|&(p, q)| (p + d..p + d + q as u64).contains(&i))
+                    };
+                    let max = (silent.len() + missed.len()) * quantum as usize;
+                    check_exact(&format!("{label}, echo"), &sim.played, d, Some(&allowed), max);
+                    // The host sends a counter of its own through a loop in
+                    // the graph (one quantum more), as the Wine test does.
+                    let sim = simulate(block, &vec![quantum; cycles], same_cycle, true, client);
+                    assert_eq!(sim.delay, expected, "{label}: reported delay, looped");
+                    let max = (sim.silent_cycles.len() + sim.missed_cycles.len()) * quantum as usize;
+                    check_exact(&format!("{label}, loop"), &sim.received, d + quantum as u64, None, max);
+                    });
+                    if let Err(e) = case {
+                        failed.push(e.downcast_ref::<String>().cloned().unwrap_or(label));
+                    }
+                }
+            }
+        }
+        assert!(failed.is_empty(), "{} cases failed:\n{}", failed.len(), failed.join("\n"));
     }
 }
