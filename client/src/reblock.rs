@@ -12,6 +12,16 @@
 //! that is no longer enough, the chain grows by silence once and the latency
 //! with it: no sample is ever dropped or repeated to keep the old latency.
 //!
+//! Every graph frame keeps its place in the chain when the host falls
+//! behind. A late cycle (the node played silence for the last half) gives
+//! up that half's frames; a missed cycle (the client never saw it: the node
+//! played silence for its output, its input is gone) gives up a quantum of
+//! output and puts a quantum of silence in the input FIFO, which the host
+//! works through in extra host buffers. So the host's audio comes back
+//! either at exactly `delay` frames or not at all (silence), both at the
+//! node's ports and through a loop the host closes in the graph. A stall
+//! longer than the FIFOs hold starts the chain over at the same delay.
+//!
 //! Allocates only in `new`; everything else is real-time safe.
 
 /// One channel's FIFO.
@@ -101,6 +111,14 @@ pub struct Reblocker {
     /// Input frames gathered towards the next host buffer (kept apart from
     /// the FIFOs so a bridge without inputs still paces the host).
     gathered: usize,
+    /// Frames each FIFO holds at most.
+    capacity: usize,
+    /// Frames in each output FIFO.
+    fill: usize,
+    /// Frames the node has already played silence for past the end of the
+    /// output FIFOs (cycles the client missed): the host's next output
+    /// frames stand for them and are dropped.
+    debt: usize,
     started: bool,
     late_seen: u32,
     /// Quantum of the cycle whose output half was written last, and how
@@ -143,6 +161,9 @@ impl Reblocker {
             input: (0..inputs).map(|_| Ring::new(capacity)).collect(),
             output: (0..outputs).map(|_| Ring::new(capacity)).collect(),
             gathered: 0,
+            capacity,
+            fill: 0,
+            debt: 0,
             started: false,
             late_seen: 0,
             last_frames: 0,
@@ -157,8 +178,33 @@ impl Reblocker {
         self.delay
     }
 
-    fn output_len(&self) -> usize {
-        self.output.first().map_or(usize::MAX, |r| r.len)
+    /// Empties the chain and primes it for cycles of `frames`: with just
+    /// enough silence at the start, later with as much as keeps the delay.
+    fn restart(&mut self, frames: u32) {
+        for r in self.input.iter_mut().chain(self.output.iter_mut()) {
+            r.discard(r.len);
+        }
+        (self.gathered, self.fill, self.debt) = (0, 0, 0);
+        self.delay = self.delay.max(start_delay(self.block as u32, frames, self.same_cycle));
+        let pipeline = if self.same_cycle { 0 } else { frames };
+        self.push_output(None, (self.delay - pipeline) as usize);
+    }
+
+    /// The node played `n` frames of output, or silence in their place.
+    fn take_output(&mut self, n: usize) {
+        let have = n.min(self.fill);
+        for r in &mut self.output {
+            r.discard(have);
+        }
+        self.fill -= have;
+        self.debt += n - have;
+    }
+
+    fn push_output(&mut self, src: Option<&[f32]>, n: usize) {
+        for r in &mut self.output {
+            r.push(src, n);
+        }
+        self.fill += n;
     }
 
     /// A cycle arrived: settles what the node took of the last output half,
@@ -168,11 +214,7 @@ impl Reblocker {
         self.late_seen = cycle.late_cycles;
         if !self.started {
             self.started = true;
-            let primed = priming(self.block as u32, cycle.frames);
-            for r in &mut self.output {
-                r.push(None, primed as usize);
-            }
-            self.delay = start_delay(self.block as u32, cycle.frames, self.same_cycle);
+            self.restart(cycle.frames);
         } else {
             // Pipelined, the node took the last half in this cycle; in
             // same-cycle mode, in the cycle it was written for.
@@ -189,8 +231,29 @@ impl Reblocker {
                 self.delay += (quantum - took) as u32;
                 took
             };
-            for r in &mut self.output {
-                r.discard(took);
+            // A missed cycle cost the node a quantum of output as well
+            // (the client wrote no half for it: silence in its place), and
+            // its input never reached the client. Both sides keep their
+            // place: the output FIFO gives up a quantum per missed cycle
+            // (what it lacks, the host's next output pays), the input FIFO
+            // gets a quantum of silence, so every later sample keeps the
+            // delay. Skipping the input without the output, as before,
+            // moved the samples between the two gaps by a quantum, early
+            // in the host's round trip or late at the node's ports. (Both
+            // sides skipping keeps the node's delay but not the host's
+            // round trip: the two gaps are at different graph times.) The
+            // host catches up through the silence in extra host buffers.
+            let lost = cycle.missed as usize * cycle.frames as usize;
+            if self.gathered + lost + cycle.frames as usize > self.capacity {
+                // A stall longer than the FIFOs hold: start over, at the
+                // same delay.
+                self.restart(cycle.frames);
+            } else {
+                self.take_output(took + lost);
+                for r in &mut self.input {
+                    r.push(None, lost);
+                }
+                self.gathered += lost;
             }
         }
         for (ch, r) in self.input.iter_mut().enumerate() {
@@ -216,9 +279,13 @@ impl Reblocker {
 
     /// The host processed the buffer: queues its output.
     pub fn end_block(&mut self, host_out: &mut impl Channels) {
+        // Frames the node already played silence for are dropped.
+        let dropped = self.debt.min(self.block);
+        self.debt -= dropped;
         for (ch, r) in self.output.iter_mut().enumerate() {
-            r.push(Some(host_out.channel(ch as u32)), self.block);
+            r.push(Some(&host_out.channel(ch as u32)[dropped..self.block]), self.block - dropped);
         }
+        self.fill += self.block - dropped;
     }
 
     /// The cycle's host buffers are done: writes the output half
@@ -226,13 +293,15 @@ impl Reblocker {
     pub fn end_cycle(&mut self, half: &mut impl Channels) -> u32 {
         // Short of this quantum, the FIFO grows by silence now, so the node
         // never pads in the middle of the host's audio.
+        // Frames still owed to the node (none while the chain keeps its
+        // delay) make it short too: forgiven, they move the host's output
+        // later by as much.
         let quantum = self.last_frames as usize;
-        let short = quantum.saturating_sub(self.output_len());
-        if short > 0 && !self.output.is_empty() {
+        let short = (quantum + self.debt).saturating_sub(self.fill);
+        if short > 0 {
             self.delay += short as u32;
-            for r in &mut self.output {
-                r.push(None, short);
-            }
+            let owed = std::mem::take(&mut self.debt);
+            self.push_output(None, short - owed);
         }
         let mut n = 0;
         for (ch, r) in self.output.iter().enumerate() {
@@ -561,5 +630,35 @@ mod tests {
             }
         }
         assert!(failed.is_empty(), "{} cases failed:\n{}", failed.len(), failed.join("\n"));
+    }
+
+    #[test]
+    fn a_stall_longer_than_the_fifos_starts_over_at_the_same_delay() {
+        for (block, quantum) in [(256, 128), (96, 128), (128, 128)] {
+            for same_cycle in [false, true] {
+                // 200 cycles of 128 frames: more than the FIFOs hold.
+                let client = |k: usize| if (20..220).contains(&k) { Client::Missed } else { Client::OnTime };
+                let label = format!("{block} on {quantum}, same_cycle={same_cycle}");
+                let sim = simulate(block, &vec![quantum; 400], same_cycle, false, client);
+                let expected = start_delay(block, quantum, same_cycle);
+                assert_eq!(sim.delay, expected, "{label}");
+                let (silent, missed, d) = (&sim.silent_cycles, &sim.missed_cycles, expected as u64);
+                let allowed = |i: u64| {
+                    silent.iter().any(|&(p, q)| (p..p + q as u64).contains(&i))
+                        || missed.iter().any(|&(p, q)| (p + d..p + d + q as u64).contains(&i))
+                };
+                let max = (silent.len() + missed.len()) * quantum as usize;
+                check_exact(&label, &sim.played, d, Some(&allowed), max);
+                // Through a loop the host's own count starts over too, but
+                // never comes back early.
+                let sim = simulate(block, &vec![quantum; 400], same_cycle, true, client);
+                let first = sim.received.iter().position(|&v| decode(v).is_some()).unwrap();
+                for (i, &v) in sim.received.iter().enumerate().skip(first) {
+                    if let Some(k) = decode(v) {
+                        assert!(i as u64 - k >= d + quantum as u64, "{label}: {k} came back at {i}");
+                    }
+                }
+            }
+        }
     }
 }
