@@ -48,14 +48,15 @@ pub fn compat(stage: &Stage, cargo: &str, args: &[String]) {
     ensure_chroot(&chroot);
     let chroot_time = chroot_start.elapsed();
 
-    let versions = versions(&chroot, &stage.root);
+    let binds = binds(stage);
+    let versions = versions(&chroot, &binds);
     let release = fs::read_to_string(chroot.join("etc/debian_version")).map_or_else(|_| DEBIAN.to_owned(), |v| format!("Debian {}", v.trim()));
     println!("compat: running {} test binaries in {} ({versions})", binaries.len(), chroot.display());
     let tests_start = Instant::now();
     let (mut passed, mut failed, mut broken) = (0, 0, Vec::new());
     for (name, exe) in &binaries {
         println!("\ncompat: {name} ({})", exe.display());
-        let mut cmd = in_chroot(&chroot, &stage.root);
+        let mut cmd = in_chroot(&chroot, &binds);
         cmd.arg(exe).arg("--test-threads=1").args(args);
         let counts = crate::count_tests(&mut cmd);
         passed += counts.passed;
@@ -109,27 +110,45 @@ fn test_binaries(stage: &Stage, cargo: &str) -> Vec<(String, PathBuf)> {
 }
 
 /// A command that runs its arguments inside `chroot`, in a private mount
-/// namespace with /proc, /sys, /dev and `repo` (at its own path) mounted,
-/// with a clean environment.
-fn in_chroot(chroot: &Path, repo: &Path) -> Command {
+/// namespace with /proc, /sys, /dev and each of `binds` (at its own path)
+/// mounted, with a clean environment.
+fn in_chroot(chroot: &Path, binds: &[PathBuf]) -> Command {
     const SCRIPT: &str = r#"set -e
-r=$1 repo=$2; shift 2
+r=$1; shift
 mount -t proc proc "$r/proc"
 mount --rbind /sys "$r/sys"
 mount --rbind /dev "$r/dev"
-mkdir -p "$r$repo"
-mount --bind "$repo" "$r$repo"
+while [ "$1" != -- ]; do
+    mkdir -p "$r$1"
+    mount --bind "$1" "$r$1"
+    shift
+done
+shift
 exec chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 \
     PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin "$@""#;
     let mut cmd = Command::new("unshare");
-    cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c", SCRIPT, "sh"]).arg(chroot).arg(repo);
+    cmd.args(["--mount", "--propagation", "private", "--", "sh", "-c", SCRIPT, "sh"]).arg(chroot).args(binds).arg("--");
     cmd
 }
 
+/// What the chroot must see at the host's paths: the repository (the
+/// harness finds target/stage from where the tests were built) and cargo's
+/// target directory when it lies elsewhere (the test binaries).
+fn binds(stage: &Stage) -> Vec<PathBuf> {
+    let root = stage.root.canonicalize().unwrap_or_else(|e| fail(&format!("{}: {e}", stage.root.display())));
+    let mut dirs = vec![root.clone()];
+    if let Some(target) = stage.release.parent().and_then(|t| t.canonicalize().ok()) {
+        if !target.starts_with(&root) {
+            dirs.push(target);
+        }
+    }
+    dirs
+}
+
 /// "PipeWire x, WirePlumber y, Wine z", as the chroot's programs say.
-fn versions(chroot: &Path, repo: &Path) -> String {
+fn versions(chroot: &Path, binds: &[PathBuf]) -> String {
     let say = |program: &str, prefix: &str| {
-        let out = in_chroot(chroot, repo).args([program, "--version"]).output().unwrap_or_else(|e| fail(&format!("{program} --version: {e}")));
+        let out = in_chroot(chroot, binds).args([program, "--version"]).output().unwrap_or_else(|e| fail(&format!("{program} --version: {e}")));
         let text = String::from_utf8_lossy(&out.stdout).into_owned();
         text.lines()
             .find_map(|l| l.strip_prefix(prefix))
