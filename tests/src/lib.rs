@@ -495,6 +495,25 @@ pub fn props(o: &Value) -> &Value {
     &o["info"]["props"]
 }
 
+/// The version of libpipewire the `pipewire` on PATH runs with, e.g.
+/// (0, 3, 65): what the private daemons of the tests are.
+pub fn pipewire_version() -> (u32, u32, u32) {
+    let out = Command::new("pipewire").arg("--version").output().expect("pipewire --version (install the pipewire package)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let version = text.lines().find_map(|l| l.strip_prefix("Linked with libpipewire ")).unwrap_or_else(|| panic!("`pipewire --version` said: {text}"));
+    let mut parts = version.trim().split('.').map(|p| p.parse::<u32>().unwrap_or_else(|_| panic!("version {version}")));
+    let mut next = || parts.next().unwrap_or_else(|| panic!("version {version}"));
+    (next(), next(), next())
+}
+
+/// Whether the daemon rounds a forced quantum down to a power of two with
+/// its stock settings: PipeWire before 0.3.82 does, so the bridge offers
+/// DAWs only powers of two there (ASIO buffer granularity -1), any size
+/// (granularity 1) on newer daemons.
+pub fn daemon_rounds_forced_quanta() -> bool {
+    pipewire_version() < (0, 3, 82)
+}
+
 /// Runs a command to completion with a deadline; a hang is a failure.
 pub fn run_with_timeout(cmd: &mut Command, timeout: Duration) -> Output {
     let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));

@@ -2,7 +2,7 @@
 //! Wine prefix with the driver registered by regsvr32, and the project's
 //! ASIO host loading it exactly as a DAW does.
 
-use asio_bridge_tests::{fragment, output_text, report, run_with_timeout, wine::Prefix, Daemon, Report};
+use asio_bridge_tests::{daemon_rounds_forced_quanta, fragment, output_text, report, run_with_timeout, wine::Prefix, Daemon, Report};
 use std::{
     process::Stdio,
     time::{Duration, Instant},
@@ -77,9 +77,11 @@ fn info_reports_the_node_as_the_driver_sees_it() {
     assert_eq!(r.str("driver_name"), "PipeWire ASIO Bridge");
     assert_eq!((r.num("inputs"), r.num("outputs")), (2.0, 2.0));
     assert_eq!(r.num("buffer_preferred"), 256.0, "{}", output_text(&out));
-    // The shipped bridge's limits: PipeWire's default clock settings.
+    // The shipped bridge's limits: PipeWire's default clock settings, and
+    // the sizes this daemon runs (powers of two before 0.3.82, any after).
     let limits = ["buffer_min", "buffer_max", "buffer_granularity"].map(|k| r.num(k));
-    assert_eq!(limits, [32.0, 2048.0, -1.0], "{}", output_text(&out));
+    let granularity = if daemon_rounds_forced_quanta() { -1.0 } else { 1.0 };
+    assert_eq!(limits, [32.0, 2048.0, granularity], "{}", output_text(&out));
     assert_eq!((r.num("can_rate_48000"), r.num("can_rate_44100")), (1.0, 0.0), "{}", output_text(&out));
     assert_eq!(r.num("sample_rate"), 48000.0);
     assert_eq!((r.num("input_latency"), r.num("output_latency")), (0.0, 256.0), "{}", output_text(&out));

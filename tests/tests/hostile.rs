@@ -151,8 +151,9 @@ fn a_request_flood_changes_the_graph_a_few_times_a_second() {
     let out = run_with_timeout(daemon.client().args(["--flood", "64,128", "--seconds", &seconds.to_string()]), Duration::from_secs(30));
     let r = report(&out.stdout);
     assert_eq!(r.num("attached"), 1.0, "{}", output_text(&out));
-    // Requests outside the limits: warned about, but not once each.
-    let invalid = run_with_timeout(daemon.client().args(["--flood", "100,200", "--seconds", &seconds.to_string()]), Duration::from_secs(30));
+    // Requests outside the limits (32..2048, on every PipeWire version):
+    // warned about, but not once each.
+    let invalid = run_with_timeout(daemon.client().args(["--flood", "16,4096", "--seconds", &seconds.to_string()]), Duration::from_secs(30));
     let ri = report(&invalid.stdout);
     stop.store(true, Ordering::Relaxed);
     let (worst, runs) = watcher.join().unwrap();
@@ -172,7 +173,7 @@ fn a_request_flood_changes_the_graph_a_few_times_a_second() {
     // One change per 250 ms at most, plus the first.
     assert!(r.num("quantum_changes") <= seconds * 4.0 + 1.0, "{table}");
     assert!(r.num("quantum_changes") >= 2.0, "the flood never reached the graph: {table}");
-    assert!(ri.num("requests") > 1_000.0 && warnings <= 2, "{table}\n{}", daemon.log());
+    assert!(ri.num("requests") > 1_000.0 && (1..=2).contains(&warnings), "{table}\n{}", daemon.log());
     assert!(worst < floor + Duration::from_millis(100), "{table}");
 }
 

@@ -3,6 +3,7 @@
 //! demo and `meson/` install from.
 
 mod bench;
+mod compat;
 mod wine;
 
 use std::{
@@ -39,7 +40,14 @@ Commands:
                         next to a memcpy of the same bytes, and the wake-up
                         latency node -> client callback in a real daemon
                         (same CPU, different CPUs) next to a futex ping-pong
-                        between two processes; about half a minute";
+                        between two processes; about half a minute
+  compat [ARGS]         stage, then run the end-to-end tests (all but
+                        packaging) against Debian 13's PipeWire 1.4,
+                        WirePlumber 0.5 and Wine 10, in a debootstrap chroot
+                        made from the mirror the host's apt uses and cached
+                        in target/compat/trixie (needs root and debootstrap);
+                        ARGS go to the test binaries. Fails if any test fails;
+                        closes with the versions, totals and time";
 
 pub struct Stage {
     pub root: PathBuf,
@@ -171,9 +179,16 @@ fn print_reports() {
     }
 }
 
-/// Runs cargo test, passing its output through, and closes with the totals
-/// of all its test binaries on one line.
-fn test(cmd: &mut Command) {
+pub struct Counts {
+    pub passed: u64,
+    pub failed: u64,
+    /// The command exited 0.
+    pub ok: bool,
+}
+
+/// Runs a test command (cargo test, or a test binary), passing its output
+/// through, and adds up the `test result:` lines it prints.
+pub fn count_tests(cmd: &mut Command) -> Counts {
     use std::io::{BufRead, BufReader};
     let mut child = cmd.stdout(std::process::Stdio::piped()).spawn().unwrap_or_else(|e| fail(&format!("{cmd:?}: {e}")));
     let (mut passed, mut failed) = (0u64, 0u64);
@@ -188,10 +203,17 @@ fn test(cmd: &mut Command) {
         }
     }
     let status = child.wait().unwrap();
+    Counts { passed, failed, ok: status.success() }
+}
+
+/// Runs cargo test, passing its output through, and closes with the totals
+/// of all its test binaries on one line.
+fn test(cmd: &mut Command) {
+    let counts = count_tests(cmd);
     print_reports();
-    println!("tests: {passed} passed, {failed} failed");
-    if !status.success() || failed > 0 {
-        fail(&format!("cargo test failed: {status}"));
+    println!("tests: {} passed, {} failed", counts.passed, counts.failed);
+    if !counts.ok || counts.failed > 0 {
+        fail("cargo test failed");
     }
 }
 
@@ -247,6 +269,7 @@ fn main() {
             run(Command::new(&cargo).current_dir(&root).args(["run", "--quiet", "--release", "-p", "asio-bridge-tests", "--bin", "demo"]));
         }
         Some("bench") => bench::bench(&default, &cargo, &args[1..]),
+        Some("compat") => compat::compat(&default, &cargo, &args[1..]),
         Some("-h" | "--help") => println!("{USAGE}"),
         _ => {
             eprintln!("{USAGE}");
