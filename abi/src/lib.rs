@@ -9,11 +9,12 @@ mod sys {
 }
 pub use sys::*;
 
+pub mod fdpass;
 pub mod futex;
 mod layout;
 mod mapping;
 mod message;
-pub use mapping::{sealed_memfd, Mapping};
+pub use mapping::{sealed_memfd, Mapping, Prepare};
 pub use layout::{Direction, Layout, LayoutError, MAX_FRAMES};
 pub use message::{
     as_bytes, c_str, copy_c_str, decode_client, decode_node, ClientMessage, Message,
@@ -66,8 +67,6 @@ pub fn default_node() -> &'static str {
 /// CLOCK_MONOTONIC in nanoseconds, the clock cycles are stamped with. A vDSO
 /// call: no allocation, safe on the RT path.
 pub fn monotonic_nsec() -> u64 {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists.
-    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }

@@ -5,13 +5,12 @@ use asio_bridge_abi::{
     decode_node, futex, Direction, Layout, LayoutError, Mapping, MessageError, NodeMessage,
     ASIO_BRIDGE_INFO_SAME_CYCLE, ASIO_BRIDGE_REFUSE_BUSY, ASIO_BRIDGE_REFUSE_VERSION,
 };
+use asio_bridge_abi::fdpass::{self, Blocking};
+use rustix::net;
 use std::{
     fmt, io,
     mem::{offset_of, size_of},
-    os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd},
-        unix::{ffi::OsStrExt, net::UnixStream},
-    },
+    os::{fd::OwnedFd, unix::net::UnixStream},
     path::PathBuf,
     sync::atomic::{AtomicU32, Ordering},
     time::Duration,
@@ -124,7 +123,7 @@ impl Session {
         socket.set_read_timeout(Some(Duration::from_secs(5)))?;
         // A node that refused at once (busy) may have closed already; its
         // refusal still waits to be read.
-        if let Err(e) = send(&socket, as_bytes(&hello), 0) {
+        if let Err(e) = send(&socket, as_bytes(&hello), Blocking::Yes) {
             if !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) {
                 return Err(e.into());
             }
@@ -175,13 +174,13 @@ impl Session {
     /// Asks the node to force the graph's quantum and rate while attached
     /// (0: leave it to the graph). The graph's answer shows in the cycles.
     pub fn request(&self, quantum: u32, rate: u32) -> io::Result<()> {
-        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)), 0)
+        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)), Blocking::Yes)
     }
 
     /// `request`, but failing with `WouldBlock` instead of waiting while the
     /// node has not read the earlier ones.
     pub fn try_request(&self, quantum: u32, rate: u32) -> io::Result<()> {
-        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)), libc::MSG_DONTWAIT)
+        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)), Blocking::No)
     }
 
     /// The mapping itself, validated at attach: the Wine driver hands the
@@ -285,10 +284,11 @@ impl Session {
     }
 
     fn node_gone(&self) -> bool {
-        let mut pfd = libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd, zero timeout.
-        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-        n > 0 && pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLIN) != 0
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(&self.socket, PollFlags::IN)];
+        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+        matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+            && fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::IN)
     }
 
     /// Raw pointer to one channel buffer (`max_frames` floats). The Wine
@@ -340,69 +340,22 @@ impl Session {
 }
 
 fn connect_seqpacket(path: &std::path::Path) -> io::Result<UnixStream> {
-    // SAFETY: plain socket syscalls; the fd is owned by the stream on success
-    // and closed by OwnedFd on every error path.
-    unsafe {
-        let raw = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0);
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let fd = OwnedFd::from_raw_fd(raw);
-        let mut addr: libc::sockaddr_un = std::mem::zeroed();
-        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        let bytes = path.as_os_str().as_bytes();
-        if bytes.len() >= addr.sun_path.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket path too long"));
-        }
-        for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-            *d = *s as libc::c_char;
-        }
-        let len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        if libc::connect(raw, (&addr as *const libc::sockaddr_un).cast(), len) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(UnixStream::from(fd))
-    }
+    let addr = net::SocketAddrUnix::new(path)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "socket path too long"))?;
+    let fd = net::socket_with(net::AddressFamily::UNIX, net::SocketType::SEQPACKET, net::SocketFlags::CLOEXEC, None)?;
+    net::connect(&fd, &addr)?;
+    Ok(UnixStream::from(fd))
 }
 
-fn send(socket: &UnixStream, bytes: &[u8], flags: libc::c_int) -> io::Result<()> {
-    // SAFETY: sending from a valid buffer on a connected socket.
-    let n = unsafe { libc::send(socket.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL | flags) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+fn send(socket: &UnixStream, bytes: &[u8], blocking: Blocking) -> io::Result<()> {
+    fdpass::send(socket, bytes, None, blocking)
 }
 
-/// Receives one message and at most one passed fd.
+/// Receives one message and at most one passed fd; the read timeout set on
+/// the socket bounds the wait.
 fn recv_with_fd(socket: &UnixStream, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
-    let mut cmsg = [0u64; 8];
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    // SAFETY: msghdr points at live buffers for the duration of the call;
-    // control messages are walked with the libc CMSG macros within
-    // `msg_controllen`, and a received fd is owned exactly once.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cmsg);
-        let n = libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the node closed the connection"));
-        }
-        let mut fd = None;
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
-                fd = Some(OwnedFd::from_raw_fd(raw));
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-        Ok((n as usize, fd))
+    match fdpass::recv(socket, buf, Blocking::Yes)? {
+        Some(r) => Ok((r.len, r.fd)),
+        None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the node closed the connection")),
     }
 }
