@@ -1,7 +1,8 @@
 //! The bridge ABI as Rust sees it: the bindgen output of
 //! `include/asio-bridge.h`, pinned by static assertions, plus safe helpers for
 //! the shared-memory layout and the attach messages, and the two OS
-//! primitives both sides use on it: the mapping and the futex.
+//! primitives both sides use on it: the mapping and the futex, and the typed
+//! view of the mapping (`Shm`) through which every shared word is accessed.
 
 #[allow(non_camel_case_types, non_upper_case_globals, dead_code)]
 mod sys {
@@ -14,6 +15,8 @@ pub mod futex;
 mod layout;
 mod mapping;
 mod message;
+mod shm;
+pub use shm::{seq_after, CycleWriter, Shm, READ_TRIES};
 pub use mapping::{sealed_memfd, Mapping, Prepare};
 pub use layout::{Direction, Layout, LayoutError, MAX_FRAMES};
 pub use message::{
@@ -35,6 +38,7 @@ const_assert_eq!(offset_of!(asio_bridge_cycle, position), 16);
 const_assert_eq!(offset_of!(asio_bridge_cycle, publish_nsec), 32);
 const_assert_eq!(offset_of!(asio_bridge_cycle, late_cycles), 40);
 const_assert_eq!(offset_of!(asio_bridge_cycle, downstream_latency), 52);
+const_assert_eq!(offset_of!(asio_bridge_cycle, lock), 56);
 const_assert_eq!(size_of::<asio_bridge_client>(), 64);
 const_assert_eq!(offset_of!(asio_bridge_client, out_frames), 4);
 const_assert_eq!(offset_of!(asio_bridge_shm, info), 0);
