@@ -70,7 +70,15 @@ pub fn default_node() -> &'static str {
 
 /// CLOCK_MONOTONIC in nanoseconds, the clock cycles are stamped with. A vDSO
 /// call: no allocation, safe on the RT path.
+///
+/// libc, not rustix, on purpose: rustix's raw-syscall backend finds the vDSO
+/// lazily on the first call (parsing the aux vector, possibly reading
+/// /proc/self/auxv, allocating and able to panic), and the first call is on
+/// the node's data loop. glibc resolved its vDSO at startup.
 pub fn monotonic_nsec() -> u64 {
-    let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer; CLOCK_MONOTONIC always exists, so
+    // the call cannot fail.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
     (ts.tv_sec as u64).wrapping_mul(1_000_000_000).wrapping_add(ts.tv_nsec as u64)
 }
