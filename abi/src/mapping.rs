@@ -142,9 +142,12 @@ mod tests {
     #[test]
     #[ignore]
     fn prefault_cost() {
-        // 64 + 64 channels of 8192 frames: the largest common setup.
-        let layout = crate::Layout::new(64, 64, 8192).unwrap();
-        for prepare in [Prepare::Lazy, Prepare::PrefaultAndLock] {
+        // The default node (2 + 2 channels, quantum limit 8192) and 64 + 64
+        // channels of 8192 frames, the largest common setup.
+        for (layout, prepare) in [(2, 2), (64, 64)]
+            .into_iter()
+            .flat_map(|(i, o)| [Prepare::Lazy, Prepare::PrefaultAndLock].map(|p| (crate::Layout::new(i, o, 8192).unwrap(), p)))
+        {
             let mut total = std::time::Duration::ZERO;
             let mut first_touch = std::time::Duration::ZERO;
             let mut locked = false;
