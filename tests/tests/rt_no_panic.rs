@@ -1,7 +1,7 @@
 //! The real-time paths cannot panic: a check of the staged release object
 //! code, not of the source. From each RT entry point (the node's
 //! `process` and `port_reuse_buffer`, the data-loop methods the daemon
-//! calls) it follows every call, tail call and function address the
+//! calls, and the Wine driver's `process` unix call, its callback thread's) it follows every call, tail call and function address the
 //! code loads (directly, or through the GOT, as calls in a shared object
 //! go), and fails if anything reachable is a panic entry (core's or std's
 //! `panicking` module, or `rust_begin_unwind`, which every panic reaches).
@@ -198,4 +198,11 @@ fn the_check_sees_a_panic_path_where_there_is_one() {
     let graph = CallGraph::of(&so);
     let root = graph.edges.keys().find(|s| graph.name(s).starts_with("spa_asio_bridge::node::Node::new")).cloned().expect("Node::new");
     assert!(!graph.panic_paths(&root).is_empty());
+}
+
+#[test]
+fn the_driver_callback_path_cannot_panic() {
+    let so = asio_bridge_tests::stage().join("lib/wine/x86_64-unix/asiobridge.so");
+    // The unix call the driver's callback thread makes for every buffer.
+    check(&so, &["asiobridge::process"]);
 }
