@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #define ASIO_BRIDGE_MAGIC 0x42495341u /* "ASIB" as little-endian bytes */
-#define ASIO_BRIDGE_VERSION 2u
+#define ASIO_BRIDGE_VERSION 3u
 
 #define ASIO_BRIDGE_SOCKET_DIR "asio-bridge" /* under $XDG_RUNTIME_DIR */
 #define ASIO_BRIDGE_DEFAULT_NODE "asio-bridge"
@@ -79,13 +79,28 @@ enum asio_bridge_info_flags {
 	ASIO_BRIDGE_INFO_POWER_OF_TWO = 1u << 1, /* the graph rounds quanta down to a power of two */
 };
 
-/* Written by the node each cycle, read by the client. `seq` is written last
- * (release) and is the futex word the client waits on; it is 0 until the
- * first cycle after attach, when `frames` and `rate` already hold the graph's
- * current quantum and rate (0 if the node has not run yet). */
+/* Written by the node each cycle, read by the client, under a seqlock.
+ *
+ * `seq` counts published cycles and is the futex word the client waits on.
+ * It is 0 until the first cycle after attach, then goes up by one per cycle
+ * and wraps from 0xffffffff to 0 like any other step (0 is not skipped):
+ * compare seqs only for equality, or by the sign of their difference as an
+ * int32_t, never with < or >. The half of cycle `seq` is `seq & 1`. Before
+ * the first cycle, `frames`, `rate` and `output_delay` already hold the
+ * graph's current quantum and rate (0 if the node has not run yet).
+ *
+ * `lock` makes the record one value: the node makes it odd (relaxed store,
+ * then a release fence), stores every other field including `seq` with
+ * relaxed atomic stores, then makes it even again with a release store, and
+ * wakes futex waiters on `seq`. A reader loads `lock` (acquire), loads the
+ * fields (relaxed atomic loads), issues an acquire fence and loads `lock`
+ * again (relaxed); the copy is whole only if both loads saw the same even
+ * value, otherwise it reads again. `asio_bridge_read_cycle` below does this
+ * for C. A node that dies mid-write leaves `lock` odd: readers must bound
+ * their retries. */
 struct asio_bridge_cycle {
 	uint32_t seq;
-	uint32_t half;         /* the half the client processes for this cycle */
+	uint32_t half;         /* the half the client processes for this cycle: seq & 1 */
 	uint32_t frames;       /* quantum of this cycle (clock.duration) */
 	uint32_t rate;         /* sample rate (clock.rate.denom) */
 	uint64_t position;     /* graph clock position in samples */
@@ -97,10 +112,14 @@ struct asio_bridge_cycle {
 	                        * the out_* ports: one quantum when pipelined, else 0 */
 	uint32_t upstream_latency;   /* frames PipeWire reports before the in_* ports */
 	uint32_t downstream_latency; /* frames PipeWire reports after the out_* ports */
-	uint32_t padding;
+	uint32_t lock;         /* seqlock word, odd while the node writes (see above) */
 } ASIO_BRIDGE_ALIGNED;
 
-/* Written by the client, read by the node. */
+/* Written by the client, read by the node, each word a single-writer atomic:
+ * the client stores `out_frames` (relaxed) and then `done_seq` (release);
+ * the node loads `done_seq` (acquire) and then `out_frames` (relaxed), and
+ * clamps it. In same-cycle mode `done_seq` is also a futex word the client
+ * wakes. */
 struct asio_bridge_client {
 	uint32_t done_seq;     /* seq of the last cycle whose output half is complete */
 	uint32_t out_frames;   /* frames valid in that half, written before done_seq: the
@@ -108,7 +127,9 @@ struct asio_bridge_client {
 	uint32_t padding[14];
 } ASIO_BRIDGE_ALIGNED;
 
-/* The start of the mapping. Audio follows at info.audio_offset:
+/* The start of the mapping. `info` and the channel names are written by the
+ * node before the memfd is sent and never again (the socket hand-over
+ * orders them before the client's first read). Audio follows at info.audio_offset:
  *   for half in 0..2: n_inputs input buffers, then n_outputs output buffers,
  *   each max_frames float32 samples, channel_stride bytes apart. */
 struct asio_bridge_shm {
@@ -168,5 +189,36 @@ struct asio_bridge_refuse {
 	uint32_t holder_pid;  /* with BUSY: the pid of the client holding the port */
 	char message[ASIO_BRIDGE_MESSAGE_LEN]; /* human-readable, NUL-terminated */
 };
+
+/* The seqlock read of `cycle` described above, for C clients: a whole copy
+ * of one published record, or, if no stable copy was seen within `tries`
+ * (at least 1) attempts (a node that died mid-write), the last attempt and 0. Returns 1
+ * for a whole copy. Uses the GCC/Clang __atomic builtins. */
+static inline int asio_bridge_read_cycle(const struct asio_bridge_cycle *shared,
+					 struct asio_bridge_cycle *out, unsigned tries)
+{
+	struct asio_bridge_cycle *s = (struct asio_bridge_cycle *)shared;
+	uint32_t before, after;
+	do {
+		before = __atomic_load_n(&s->lock, __ATOMIC_ACQUIRE);
+		out->seq = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
+		out->half = __atomic_load_n(&s->half, __ATOMIC_RELAXED);
+		out->frames = __atomic_load_n(&s->frames, __ATOMIC_RELAXED);
+		out->rate = __atomic_load_n(&s->rate, __ATOMIC_RELAXED);
+		out->position = __atomic_load_n(&s->position, __ATOMIC_RELAXED);
+		out->nsec = __atomic_load_n(&s->nsec, __ATOMIC_RELAXED);
+		out->publish_nsec = __atomic_load_n(&s->publish_nsec, __ATOMIC_RELAXED);
+		out->late_cycles = __atomic_load_n(&s->late_cycles, __ATOMIC_RELAXED);
+		out->output_delay = __atomic_load_n(&s->output_delay, __ATOMIC_RELAXED);
+		out->upstream_latency = __atomic_load_n(&s->upstream_latency, __ATOMIC_RELAXED);
+		out->downstream_latency = __atomic_load_n(&s->downstream_latency, __ATOMIC_RELAXED);
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		after = __atomic_load_n(&s->lock, __ATOMIC_RELAXED);
+		out->lock = after;
+		if (!(before & 1) && before == after)
+			return 1;
+	} while (--tries);
+	return 0;
+}
 
 #endif /* ASIO_BRIDGE_H */

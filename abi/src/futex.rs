@@ -1,26 +1,22 @@
 //! Shared (not process-private) futex operations on words in the mapping.
 //! Both are single syscalls that never allocate: safe on the RT path.
 
+use rustix::thread::futex;
 use std::{sync::atomic::AtomicU32, time::Duration};
 
 /// Sleeps while `*word == expected`, at most `timeout`. Spurious and early
-/// returns are fine: callers re-check the word.
+/// returns (EINTR, EAGAIN when the word already changed, ETIMEDOUT) are
+/// fine: callers re-check the word, so the result is not reported.
 pub fn wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let ts = libc::timespec {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    let ts = rustix::time::Timespec {
+        tv_sec: timeout.as_secs().min(i64::MAX as u64) as i64,
+        tv_nsec: i64::from(timeout.subsec_nanos()),
     };
-    // SAFETY: `word` is a live, aligned u32; FUTEX_WAIT only reads it and the
-    // timespec, and the timeout bounds the wait.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAIT, expected, &ts);
-    }
+    // Not PRIVATE: the word lives in memory shared with another process.
+    let _ = futex::wait(word, futex::Flags::empty(), expected, Some(&ts));
 }
 
 /// Wakes every waiter on `word`.
 pub fn wake(word: &AtomicU32) {
-    // SAFETY: `word` is a live, aligned u32; FUTEX_WAKE does not touch memory.
-    unsafe {
-        libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX);
-    }
+    let _ = futex::wake(word, futex::Flags::empty(), i32::MAX as u32);
 }

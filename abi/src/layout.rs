@@ -126,16 +126,22 @@ impl Layout {
         }
     }
 
-    /// Byte offset of one channel buffer. Panics on an out-of-range index:
-    /// callers iterate over `channels()`, so that is a bug, not input.
-    pub fn buffer_offset(&self, half: u32, direction: Direction, channel: u32) -> usize {
-        assert!(half < ASIO_BRIDGE_HALVES && channel < self.channels(direction));
+    /// Byte offset of one channel buffer; None for an index out of range.
+    /// Runs every cycle on the RT path, so it cannot panic: with the
+    /// indices in range (checked), the offset is at most
+    /// `audio_offset + (2 * per_half - 1) * channel_stride`, and the buffer
+    /// ends inside `size` by construction in `new`; the arithmetic stays
+    /// far below usize::MAX (at most 128 channels of 256 KiB per half).
+    pub fn buffer_offset(&self, half: u32, direction: Direction, channel: u32) -> Option<usize> {
+        if half >= ASIO_BRIDGE_HALVES || channel >= self.channels(direction) {
+            return None;
+        }
         let per_half = (self.n_inputs + self.n_outputs) as usize;
         let index = match direction {
             Direction::Input => channel,
             Direction::Output => self.n_inputs + channel,
         } as usize;
-        self.audio_offset + (half as usize * per_half + index) * self.channel_stride
+        Some(self.audio_offset + (half as usize * per_half + index) * self.channel_stride)
     }
 }
 
@@ -153,7 +159,7 @@ mod tests {
         for half in 0..2 {
             for (dir, count) in [(Direction::Input, 3), (Direction::Output, 5)] {
                 for ch in 0..count {
-                    let off = l.buffer_offset(half, dir, ch);
+                    let off = l.buffer_offset(half, dir, ch).unwrap();
                     assert_eq!(off % 64, 0);
                     assert!(off + 1000 * 4 <= l.size);
                     offsets[n] = off;
@@ -162,6 +168,10 @@ mod tests {
             }
         }
         offsets.sort();
+        assert_eq!(l.buffer_offset(2, Direction::Input, 0), None);
+        assert_eq!(l.buffer_offset(0, Direction::Input, 3), None);
+        assert_eq!(l.buffer_offset(1, Direction::Output, 5), None);
+        assert_eq!(Layout::new(0, 0, 64).unwrap().buffer_offset(0, Direction::Input, 0), None);
         assert!(offsets.windows(2).all(|w| w[1] - w[0] >= l.channel_stride));
     }
 

@@ -177,7 +177,9 @@ static uint32_t channels(const struct driver *d, BOOL input)
 static struct asio_bridge_cycle current_cycle(const struct driver *d)
 {
 	struct asio_bridge_cycle c;
-	memcpy(&c, (const void *)&d->shm->cycle, sizeof(c));
+	/* A torn copy after 1000 tries means the node died mid-write: its
+	 * values are only a hint here, and the next call reads again. */
+	asio_bridge_read_cycle(&d->shm->cycle, &c, 1000);
 	return c;
 }
 

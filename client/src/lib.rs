@@ -10,5 +10,5 @@ mod session;
 pub mod signal;
 
 pub use asio_bridge_abi::{monotonic_nsec, Direction};
-pub use session::{socket_path, AttachError, Cycle, Session, WaitError};
+pub use session::{socket_path, AttachError, Cursor, Cycle, Session, WaitError};
 

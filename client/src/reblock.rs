@@ -22,7 +22,11 @@
 //! node's ports and through a loop the host closes in the graph. A stall
 //! longer than the FIFOs hold starts the chain over at the same delay.
 //!
-//! Allocates only in `new`; everything else is real-time safe.
+//! Allocates only in `new`; everything else is real-time safe, and has no
+//! panic path (the Wine driver's callback runs it; tests/tests/rt_no_panic.rs
+//! checks the built driver).
+
+#![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 /// One channel's FIFO.
 struct Ring {
@@ -44,41 +48,62 @@ impl Ring {
     /// that do not fit are dropped (the capacity covers every reachable fill).
     fn push(&mut self, src: Option<&[f32]>, n: usize) {
         let cap = self.data.len();
-        let n = n.min(cap - self.len);
-        let src = src.map_or(&[][..], |s| &s[..s.len().min(n)]);
-        let mut tail = (self.head + self.len) % cap;
-        for (len, values) in [(src.len(), Some(src)), (n - src.len(), None)] {
-            let first = len.min(cap - tail);
-            match values {
-                Some(v) => {
-                    self.data[tail..tail + first].copy_from_slice(&v[..first]);
-                    self.data[..len - first].copy_from_slice(&v[first..]);
-                }
-                None => {
-                    self.data[tail..tail + first].fill(0.0);
-                    self.data[..len - first].fill(0.0);
-                }
-            }
-            tail = (tail + len) % cap;
+        if cap == 0 {
+            return;
         }
+        let n = n.min(cap.saturating_sub(self.len));
+        let src = src.unwrap_or(&[]);
+        let src = src.get(..n).unwrap_or(src);
+        let tail = (self.head + self.len) % cap;
+        // The free space in ring order: `back` from the tail to the end,
+        // then `front` from the start.
+        let Some((front, back)) = self.data.split_at_mut_checked(tail) else { return };
+        let a = copy_prefix(back, src);
+        let b = copy_prefix(front, src.get(a..).unwrap_or_default());
+        let silence = n.saturating_sub(a + b);
+        let back_rest = back.get_mut(a..).unwrap_or_default();
+        let in_back = silence.min(back_rest.len());
+        fill_prefix(back_rest, in_back);
+        fill_prefix(front.get_mut(b..).unwrap_or_default(), silence - in_back);
         self.len += n;
     }
 
     /// Copies the first `dst.len()` frames (at most `len`) into `dst`;
     /// returns how many.
     fn peek(&self, dst: &mut [f32]) -> usize {
-        let cap = self.data.len();
         let n = dst.len().min(self.len);
-        let first = n.min(cap - self.head);
-        dst[..first].copy_from_slice(&self.data[self.head..self.head + first]);
-        dst[first..n].copy_from_slice(&self.data[..n - first]);
-        n
+        let Some((front, back)) = self.data.split_at_checked(self.head) else { return 0 };
+        let dst = dst.get_mut(..n).unwrap_or_default();
+        let a = copy_prefix(dst, back);
+        a + copy_prefix(dst.get_mut(a..).unwrap_or_default(), front)
     }
 
     fn discard(&mut self, n: usize) {
+        let cap = self.data.len();
+        if cap == 0 {
+            return;
+        }
         let n = n.min(self.len);
-        self.head = (self.head + n) % self.data.len();
+        self.head = (self.head + n) % cap;
         self.len -= n;
+    }
+}
+
+/// Copies as many samples as both hold; returns how many. No panic path:
+/// both sub-slices are exactly `n` long.
+fn copy_prefix(dst: &mut [f32], src: &[f32]) -> usize {
+    let n = dst.len().min(src.len());
+    if let (Some(d), Some(s)) = (dst.get_mut(..n), src.get(..n)) {
+        d.copy_from_slice(s);
+    }
+    n
+}
+
+/// Silences the first `n` samples (at most all of them).
+fn fill_prefix(dst: &mut [f32], n: usize) {
+    let n = n.min(dst.len());
+    if let Some(d) = dst.get_mut(..n) {
+        d.fill(0.0);
     }
 }
 
@@ -89,7 +114,7 @@ pub trait Channels {
 
 impl Channels for Vec<Vec<f32>> {
     fn channel(&mut self, ch: u32) -> &mut [f32] {
-        &mut self[ch as usize]
+        self.get_mut(ch as usize).map_or(&mut [], Vec::as_mut_slice)
     }
 }
 
@@ -142,13 +167,13 @@ fn priming(block: u32, quantum: u32) -> u32 {
     if quantum == 0 {
         return 0;
     }
-    block - gcd(block, quantum)
+    block.saturating_sub(gcd(block, quantum))
 }
 
 /// The delay a fresh chain starts with: the priming, plus one quantum when
 /// the node plays a cycle's output one cycle later (pipelined).
 pub fn start_delay(block: u32, quantum: u32, same_cycle: bool) -> u32 {
-    priming(block, quantum) + if same_cycle { 0 } else { quantum }
+    priming(block, quantum).saturating_add(if same_cycle { 0 } else { quantum })
 }
 
 impl Reblocker {
@@ -271,7 +296,9 @@ impl Reblocker {
         }
         self.gathered -= self.block;
         for (ch, r) in self.input.iter_mut().enumerate() {
-            r.peek(&mut host_in.channel(ch as u32)[..self.block]);
+            let dst = host_in.channel(ch as u32);
+            let len = dst.len().min(self.block);
+            r.peek(dst.get_mut(..len).unwrap_or_default());
             r.discard(self.block);
         }
         true
@@ -313,6 +340,7 @@ impl Reblocker {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::unwrap_used)]
 mod tests {
     use super::*;
     use crate::signal::{counter, decode};

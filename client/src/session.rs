@@ -1,19 +1,17 @@
 //! One attachment to a bridge node.
 
 use asio_bridge_abi::{
-    as_bytes, asio_bridge_client, asio_bridge_cycle, asio_bridge_hello, asio_bridge_request, asio_bridge_shm, c_str,
-    decode_node, futex, Direction, Layout, LayoutError, Mapping, MessageError, NodeMessage,
-    ASIO_BRIDGE_INFO_SAME_CYCLE, ASIO_BRIDGE_REFUSE_BUSY, ASIO_BRIDGE_REFUSE_VERSION,
+    as_bytes, asio_bridge_cycle, asio_bridge_hello, asio_bridge_request, asio_bridge_shm, c_str, decode_node, futex,
+    Direction, Layout, LayoutError, Mapping, MessageError, NodeMessage, Shm, ASIO_BRIDGE_INFO_SAME_CYCLE,
+    ASIO_BRIDGE_REFUSE_BUSY, ASIO_BRIDGE_REFUSE_VERSION,
 };
+use asio_bridge_abi::fdpass::{self, Blocking};
+use rustix::net;
 use std::{
     fmt, io,
-    mem::{offset_of, size_of},
-    os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd},
-        unix::{ffi::OsStrExt, net::UnixStream},
-    },
+    os::{fd::OwnedFd, unix::net::UnixStream},
     path::PathBuf,
-    sync::atomic::{AtomicU32, Ordering},
+    sync::atomic::Ordering,
     time::Duration,
 };
 
@@ -99,10 +97,18 @@ pub struct Cycle {
 
 pub struct Session {
     socket: UnixStream,
-    map: Mapping,
-    layout: Layout,
-    last_seq: u32,
+    shm: Shm,
     same_cycle: bool,
+    /// The cursor `Session::wait` moves; a callback thread keeps its own.
+    cursor: Cursor,
+}
+
+/// Which cycle a waiter saw last. A thread that waits for cycles owns one
+/// and needs only `&Session`, so other threads can use the session (ask for
+/// a clock, read the latest record) at the same time.
+#[derive(Debug, Clone, Copy)]
+pub struct Cursor {
+    last_seq: u32,
 }
 
 impl Session {
@@ -124,7 +130,7 @@ impl Session {
         socket.set_read_timeout(Some(Duration::from_secs(5)))?;
         // A node that refused at once (busy) may have closed already; its
         // refusal still waits to be read.
-        if let Err(e) = send(&socket, as_bytes(&hello), 0) {
+        if let Err(e) = send(&socket, as_bytes(&hello), Blocking::Yes) {
             if !matches!(e.raw_os_error(), Some(libc::EPIPE | libc::ECONNRESET)) {
                 return Err(e.into());
             }
@@ -142,29 +148,29 @@ impl Session {
                     io::ErrorKind::InvalidData,
                     "welcome without shared memory",
                 )))?;
+                // Populated and locked before any pointer into it exists.
                 let map = Mapping::new(&fd, w.shm_size as usize)?;
-                if map.len() < size_of::<asio_bridge_shm>() {
-                    return Err(AttachError::Layout(LayoutError::Truncated {
-                        mapped: map.len(),
-                        needed: size_of::<asio_bridge_shm>(),
-                    }));
-                }
-                // SAFETY: the mapping holds at least a whole header (checked
-                // above) and is page aligned; the node wrote the info before
-                // sending the fd, and `from_info` validates it.
-                let info = unsafe { &(*map.as_ptr().cast::<asio_bridge_shm>()).info };
-                let layout = Layout::from_info(info, map.len()).map_err(AttachError::Layout)?;
+                let shm = Shm::open(map).map_err(AttachError::Layout)?;
                 socket.set_read_timeout(None)?;
-                let same_cycle = info.flags & ASIO_BRIDGE_INFO_SAME_CYCLE != 0;
-                let mut session = Self { socket, map, layout, last_seq: 0, same_cycle };
-                session.last_seq = session.seq_word().load(Ordering::Acquire);
-                Ok(session)
+                let same_cycle = shm.info().flags & ASIO_BRIDGE_INFO_SAME_CYCLE != 0;
+                let cursor = Cursor { last_seq: shm.seq().load(Ordering::Acquire) };
+                Ok(Self { socket, shm, same_cycle, cursor })
             }
         }
     }
 
+    /// A session over a connection and mapping made elsewhere, for tests
+    /// that drive the node's cycle code without a daemon.
+    #[doc(hidden)]
+    pub fn from_parts(socket: UnixStream, map: Mapping) -> Result<Self, LayoutError> {
+        let shm = Shm::open(map)?;
+        let same_cycle = shm.info().flags & ASIO_BRIDGE_INFO_SAME_CYCLE != 0;
+        let cursor = Cursor { last_seq: shm.seq().load(Ordering::Acquire) };
+        Ok(Self { socket, shm, same_cycle, cursor })
+    }
+
     pub fn layout(&self) -> &Layout {
-        &self.layout
+        self.shm.layout()
     }
 
     /// Whether the node waits for the host within the cycle.
@@ -175,103 +181,65 @@ impl Session {
     /// Asks the node to force the graph's quantum and rate while attached
     /// (0: leave it to the graph). The graph's answer shows in the cycles.
     pub fn request(&self, quantum: u32, rate: u32) -> io::Result<()> {
-        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)), 0)
+        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)), Blocking::Yes)
     }
 
     /// `request`, but failing with `WouldBlock` instead of waiting while the
     /// node has not read the earlier ones.
     pub fn try_request(&self, quantum: u32, rate: u32) -> io::Result<()> {
-        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)), libc::MSG_DONTWAIT)
+        send(&self.socket, as_bytes(&asio_bridge_request::with_clock(quantum, rate)), Blocking::No)
     }
 
     /// The mapping itself, validated at attach: the Wine driver hands the
-    /// host pointers into it and reads the cycle record from it.
+    /// host pointers into it and reads the cycle record from it (with the
+    /// header's `asio_bridge_read_cycle`).
     pub fn shm(&self) -> *const asio_bridge_shm {
-        self.map.as_ptr().cast()
+        self.shm.as_ptr()
     }
 
     pub fn node_name(&self) -> String {
-        // SAFETY: the mapping holds a whole `asio_bridge_shm` (checked at
-        // attach); the name is a fixed array read bounded by its length.
-        c_str(unsafe { &(*self.shm()).info.node_name }).to_string()
+        c_str(&self.shm.info().node_name).to_string()
     }
 
     /// The node's name for a channel, e.g. `in_1` or a user-set name.
     pub fn channel_name(&self, direction: Direction, channel: u32) -> String {
-        // SAFETY: as in `node_name`; the index is bounds-checked by `get`.
-        let names = unsafe {
-            match direction {
-                Direction::Input => &(*self.shm()).input_names,
-                Direction::Output => &(*self.shm()).output_names,
-            }
-        };
-        names.get(channel as usize).map(|n| c_str(n).to_string()).unwrap_or_default()
+        if channel >= self.layout().channels(direction) {
+            return String::new();
+        }
+        c_str(&self.shm.channel_name(direction, channel)).to_string()
     }
 
-    fn word(&self, offset: usize) -> &AtomicU32 {
-        // SAFETY: offsets of u32 fields inside the mapped header, which is
-        // 64-byte aligned; shared words are only accessed atomically.
-        unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU32>() }
-    }
-
-    fn seq_word(&self) -> &AtomicU32 {
-        self.word(offset_of!(asio_bridge_shm, cycle) + offset_of!(asio_bridge_cycle, seq))
-    }
-
-    fn done_word(&self) -> &AtomicU32 {
-        self.word(offset_of!(asio_bridge_shm, client) + offset_of!(asio_bridge_client, done_seq))
-    }
-
-    fn out_frames_word(&self) -> &AtomicU32 {
-        self.word(offset_of!(asio_bridge_shm, client) + offset_of!(asio_bridge_client, out_frames))
+    /// A cursor where this session's own `wait` left off (at attach: the
+    /// cycle then current). Its first `wait` returns at once if the node
+    /// published since, with the latest cycle.
+    pub fn cursor(&self) -> Cursor {
+        self.cursor
     }
 
     /// Waits for the next cycle the node publishes. Never waits longer than
     /// `timeout`. Allocation-free: callable from a real-time thread.
     pub fn wait(&mut self, timeout: Duration) -> Result<Cycle, WaitError> {
-        let deadline = asio_bridge_abi::monotonic_nsec() + timeout.as_nanos() as u64;
-        loop {
-            let seq = self.seq_word().load(Ordering::Acquire);
-            if seq != self.last_seq {
-                if let Some(mut cycle) = self.read_cycle(seq) {
-                    cycle.missed = seq.wrapping_sub(self.last_seq).wrapping_sub(1);
-                    self.last_seq = seq;
-                    return Ok(cycle);
-                }
-                continue;
-            }
-            let now = asio_bridge_abi::monotonic_nsec();
-            if now >= deadline {
-                return Err(if self.node_gone() { WaitError::Detached } else { WaitError::Timeout });
-            }
-            futex::wait(self.seq_word(), seq, Duration::from_nanos(deadline - now));
-        }
+        let mut cursor = self.cursor;
+        let result = cursor.wait(self, timeout);
+        self.cursor = cursor;
+        result
     }
 
     /// The most recent cycle record without waiting: the graph's current
     /// quantum and rate (`seq` 0 and only those two fields before the first
-    /// cycle). Does not count as seen by `wait`.
+    /// cycle). Does not count as seen by `wait`. All zero if no whole
+    /// record could be read (a node that died mid-write).
     pub fn latest(&self) -> Cycle {
-        loop {
-            let seq = self.seq_word().load(Ordering::Acquire);
-            if let Some(cycle) = self.read_cycle(seq) {
-                return cycle;
-            }
-        }
+        self.shm.read_cycle().map(|c| self.cycle(&c)).unwrap_or_default()
     }
 
-    /// Reads the cycle record as published for `seq`; None if the node
-    /// published another cycle meanwhile (then the caller reads again).
-    fn read_cycle(&self, seq: u32) -> Option<Cycle> {
-        // SAFETY: the record lies inside the mapped header; a volatile read
-        // of plain integers the node may be rewriting is checked by the
-        // seq re-read below (a seqlock).
-        let c = unsafe { std::ptr::read_volatile(&(*self.shm()).cycle) };
-        std::sync::atomic::fence(Ordering::Acquire);
-        (self.seq_word().load(Ordering::Relaxed) == seq).then_some(Cycle {
-            seq,
-            half: c.half & 1,
-            frames: c.frames.min(self.layout.max_frames),
+    /// A record as the client uses it: the half derived from seq, frames
+    /// clamped to the buffers.
+    fn cycle(&self, c: &asio_bridge_cycle) -> Cycle {
+        Cycle {
+            seq: c.seq,
+            half: c.seq & 1,
+            frames: c.frames.min(self.layout().max_frames),
             rate: c.rate,
             position: c.position,
             nsec: c.nsec,
@@ -281,43 +249,49 @@ impl Session {
             upstream_latency: c.upstream_latency,
             downstream_latency: c.downstream_latency,
             missed: 0,
-        })
+        }
     }
 
     fn node_gone(&self) -> bool {
-        let mut pfd = libc::pollfd { fd: self.socket.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one valid pollfd, zero timeout.
-        let n = unsafe { libc::poll(&mut pfd, 1, 0) };
-        n > 0 && pfd.revents & (libc::POLLHUP | libc::POLLERR | libc::POLLIN) != 0
+        use rustix::event::{poll, PollFd, PollFlags, Timespec};
+        let mut fds = [PollFd::new(&self.socket, PollFlags::IN)];
+        let zero = Timespec { tv_sec: 0, tv_nsec: 0 };
+        matches!(poll(&mut fds, Some(&zero)), Ok(n) if n > 0)
+            && fds[0].revents().intersects(PollFlags::HUP | PollFlags::ERR | PollFlags::IN)
     }
 
-    /// Raw pointer to one channel buffer (`max_frames` floats). The Wine
-    /// driver hands these to the ASIO host as its buffers.
-    pub fn buffer_ptr(&self, half: u32, direction: Direction, channel: u32) -> *mut f32 {
-        // SAFETY: `buffer_offset` asserts the indices and the layout was
-        // validated against the mapped length.
-        unsafe { self.map.as_ptr().add(self.layout.buffer_offset(half, direction, channel)).cast() }
+    /// Raw pointer to one channel buffer (`max_frames` floats); None for an
+    /// index out of range. The Wine driver hands these to the ASIO host.
+    pub fn buffer_ptr(&self, half: u32, direction: Direction, channel: u32) -> Option<*mut f32> {
+        self.shm.buffer(half, direction, channel)
     }
 
-    /// The input the node wrote for `cycle`.
+    /// The input the node wrote for `cycle` (empty for a channel out of range).
     pub fn input(&self, cycle: &Cycle, channel: u32) -> &[f32] {
-        // SAFETY: the buffer holds `max_frames` >= `frames` floats; the node
-        // does not write this half again until the next-but-one cycle.
-        unsafe { std::slice::from_raw_parts(self.buffer_ptr(cycle.half, Direction::Input, channel), cycle.frames as usize) }
+        match self.buffer_ptr(cycle.half, Direction::Input, channel) {
+            // SAFETY: the buffer holds `max_frames` >= `frames` floats; the
+            // node does not write this half again until the next-but-one cycle.
+            Some(p) => unsafe { std::slice::from_raw_parts(p.cast_const(), cycle.frames as usize) },
+            None => &[],
+        }
     }
 
     /// The output half the node takes for `cycle` once it is complete.
     pub fn output(&mut self, cycle: &Cycle, channel: u32) -> &mut [f32] {
         let frames = cycle.frames as usize;
-        &mut self.output_half(cycle, channel)[..frames]
+        let half = self.output_half(cycle, channel);
+        let n = frames.min(half.len());
+        &mut half[..n]
     }
 
-    /// The whole output half of `cycle`: `max_frames` samples.
+    /// The whole output half of `cycle`: `max_frames` samples (empty for a
+    /// channel out of range).
     pub fn output_half(&mut self, cycle: &Cycle, channel: u32) -> &mut [f32] {
-        // SAFETY: as in `input`; the node reads this half only after
-        // `complete` publishes it, and `&mut self` keeps slices unique.
-        unsafe {
-            std::slice::from_raw_parts_mut(self.buffer_ptr(cycle.half, Direction::Output, channel), self.layout.max_frames as usize)
+        match self.buffer_ptr(cycle.half, Direction::Output, channel) {
+            // SAFETY: as in `input`; the node reads this half only after
+            // `complete` publishes it, and `&mut self` keeps slices unique.
+            Some(p) => unsafe { std::slice::from_raw_parts_mut(p, self.layout().max_frames as usize) },
+            None => &mut [],
         }
     }
 
@@ -331,78 +305,70 @@ impl Session {
     /// most `max_frames`): more than the quantum when the client keeps a
     /// FIFO, so a larger next quantum still finds output there.
     pub fn complete_with(&self, cycle: &Cycle, out_frames: u32) {
-        self.out_frames_word().store(out_frames.min(self.layout.max_frames), Ordering::Relaxed);
-        self.done_word().store(cycle.seq, Ordering::Release);
+        self.shm.out_frames().store(out_frames.min(self.layout().max_frames), Ordering::Relaxed);
+        self.shm.done_seq().store(cycle.seq, Ordering::Release);
         if self.same_cycle {
-            futex::wake(self.done_word());
+            futex::wake(self.shm.done_seq());
         }
+    }
+}
+
+impl Cursor {
+    /// Waits for the next cycle after the one this cursor saw last. Never
+    /// waits longer than `timeout`. Allocation-free, lock-free: callable
+    /// from a real-time thread while other threads use `session`.
+    pub fn wait(&mut self, session: &Session, timeout: Duration) -> Result<Cycle, WaitError> {
+        let shm = &session.shm;
+        let deadline = asio_bridge_abi::monotonic_nsec().saturating_add(timeout.as_nanos().min(u64::MAX as u128) as u64);
+        loop {
+            let seq = shm.seq().load(Ordering::Acquire);
+            if seq != self.last_seq {
+                // Equality only: seqs wrap, and any change is a new cycle.
+                if let Some(c) = shm.try_read_cycle() {
+                    if c.seq != self.last_seq {
+                        let mut cycle = session.cycle(&c);
+                        cycle.missed = c.seq.wrapping_sub(self.last_seq).wrapping_sub(1);
+                        self.last_seq = c.seq;
+                        return Ok(cycle);
+                    }
+                }
+                // The node is writing the record: it holds the lock for a
+                // dozen stores. The deadline below bounds a dead writer.
+                std::hint::spin_loop();
+            }
+            let now = asio_bridge_abi::monotonic_nsec();
+            if now >= deadline {
+                return Err(if session.node_gone() { WaitError::Detached } else { WaitError::Timeout });
+            }
+            if seq == self.last_seq {
+                futex::wait(shm.seq(), seq, Duration::from_nanos(deadline - now));
+            }
+        }
+    }
+
+    /// The seq of the cycle this cursor saw last.
+    pub fn last_seq(&self) -> u32 {
+        self.last_seq
     }
 }
 
 fn connect_seqpacket(path: &std::path::Path) -> io::Result<UnixStream> {
-    // SAFETY: plain socket syscalls; the fd is owned by the stream on success
-    // and closed by OwnedFd on every error path.
-    unsafe {
-        let raw = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC, 0);
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        let fd = OwnedFd::from_raw_fd(raw);
-        let mut addr: libc::sockaddr_un = std::mem::zeroed();
-        addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-        let bytes = path.as_os_str().as_bytes();
-        if bytes.len() >= addr.sun_path.len() {
-            return Err(io::Error::new(io::ErrorKind::InvalidInput, "socket path too long"));
-        }
-        for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-            *d = *s as libc::c_char;
-        }
-        let len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
-        if libc::connect(raw, (&addr as *const libc::sockaddr_un).cast(), len) < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(UnixStream::from(fd))
-    }
+    let addr = net::SocketAddrUnix::new(path)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "socket path too long"))?;
+    let fd = net::socket_with(net::AddressFamily::UNIX, net::SocketType::SEQPACKET, net::SocketFlags::CLOEXEC, None)?;
+    net::connect(&fd, &addr)?;
+    Ok(UnixStream::from(fd))
 }
 
-fn send(socket: &UnixStream, bytes: &[u8], flags: libc::c_int) -> io::Result<()> {
-    // SAFETY: sending from a valid buffer on a connected socket.
-    let n = unsafe { libc::send(socket.as_raw_fd(), bytes.as_ptr().cast(), bytes.len(), libc::MSG_NOSIGNAL | flags) };
-    if n < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+fn send(socket: &UnixStream, bytes: &[u8], blocking: Blocking) -> io::Result<()> {
+    fdpass::send(socket, bytes, None, blocking)
 }
 
-/// Receives one message and at most one passed fd.
+/// Receives one message and at most one passed fd; the read timeout set on
+/// the socket bounds the wait.
 fn recv_with_fd(socket: &UnixStream, buf: &mut [u8]) -> io::Result<(usize, Option<OwnedFd>)> {
-    let mut cmsg = [0u64; 8];
-    let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
-    // SAFETY: msghdr points at live buffers for the duration of the call;
-    // control messages are walked with the libc CMSG macros within
-    // `msg_controllen`, and a received fd is owned exactly once.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        msg.msg_control = cmsg.as_mut_ptr().cast();
-        msg.msg_controllen = std::mem::size_of_val(&cmsg);
-        let n = libc::recvmsg(socket.as_raw_fd(), &mut msg, libc::MSG_CMSG_CLOEXEC);
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        if n == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the node closed the connection"));
-        }
-        let mut fd = None;
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
-                let raw = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast::<libc::c_int>());
-                fd = Some(OwnedFd::from_raw_fd(raw));
-            }
-            c = libc::CMSG_NXTHDR(&msg, c);
-        }
-        Ok((n as usize, fd))
+    match fdpass::recv(socket, buf, Blocking::Yes)? {
+        Some(r) => Ok((r.len, r.fd)),
+        None => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "the node closed the connection")),
     }
 }

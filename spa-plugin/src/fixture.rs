@@ -76,7 +76,7 @@ impl Graph {
         // SAFETY: fresh mapping large enough for the header.
         unsafe { (*node_map.as_ptr().cast::<asio_bridge_shm>()).info = layout.info("fixture") };
         let client = Mapping::new(&fd, layout.size).unwrap();
-        rt.set_attachment(Some(Attachment::new(node_map, layout)));
+        rt.set_attachment(Some(Attachment::new(node_map, layout).unwrap()));
         Self { rt, position, inputs, outputs, client }
     }
 
@@ -152,7 +152,7 @@ pub fn complete(shm: usize, out_frames: u32) {
 /// `shm` is a live client mapping of a `channels`-in, `channels`-out fixture.
 pub unsafe fn output_half<'a>(shm: usize, channels: u32, ch: u32, frames: usize) -> &'a mut [f32] {
     let layout = Layout::new(channels, channels, 8192).unwrap();
-    let off = layout.buffer_offset(published(shm) & 1, asio_bridge_abi::Direction::Output, ch);
+    let off = layout.buffer_offset(published(shm) & 1, asio_bridge_abi::Direction::Output, ch).unwrap();
     // SAFETY: a channel buffer inside the mapping, per the contract.
     unsafe { std::slice::from_raw_parts_mut((shm as *mut u8).add(off).cast(), frames) }
 }

@@ -48,11 +48,26 @@ struct Handle {
     node: *mut Node,
 }
 
+/// Main thread only: the node methods the daemon calls there.
+///
 /// # Safety
 /// `object` is the `cb.data` of a node interface this plugin created.
 unsafe fn node<'a>(object: *mut c_void) -> &'a mut Node {
-    // SAFETY: per the function contract; the daemon serialises main-thread calls.
+    // SAFETY: per the function contract; the daemon serialises main-thread
+    // calls. The data loop never forms a reference to the Node (see
+    // `data_loop_rt`), only to its Rt, which sits in an UnsafeCell.
     unsafe { &mut *object.cast::<Node>() }
+}
+
+/// Data loop only: the Rt of the node, without forming `&Node` or
+/// `&mut Node` (the main thread may hold one at the same time).
+///
+/// # Safety
+/// `object` is the `cb.data` of a node interface this plugin created, and
+/// the caller runs on the node's data loop.
+unsafe fn data_loop_rt<'a>(object: *mut c_void) -> &'a mut Rt {
+    // SAFETY: per the function contract.
+    unsafe { Node::rt_of(object.cast_const().cast::<Node>()) }
 }
 
 macro_rules! method {
@@ -87,7 +102,7 @@ method!(port_set_io(d: spa::spa_direction, port: u32, id: u32, data: *mut c_void
 /// Data loop: called by the peer when it is done with an output buffer.
 unsafe extern "C" fn port_reuse_buffer(object: *mut c_void, port: u32, buffer: u32) -> c_int {
     // SAFETY: data-loop call on our node; only the Rt part is touched.
-    guard(EIO, || match unsafe { node(object).rt_mut() }.port(spa::SPA_DIRECTION_OUTPUT, port) {
+    guard(EIO, || match unsafe { data_loop_rt(object) }.port(spa::SPA_DIRECTION_OUTPUT, port) {
         Some(p) => {
             p.recycle(buffer);
             0
@@ -99,7 +114,7 @@ unsafe extern "C" fn port_reuse_buffer(object: *mut c_void, port: u32, buffer: u
 /// Data loop: one graph cycle.
 unsafe extern "C" fn process(object: *mut c_void) -> c_int {
     // SAFETY: data-loop call on our node; only the Rt part is touched.
-    guard(EIO, || unsafe { node(object).rt_mut() }.process())
+    guard(EIO, || unsafe { data_loop_rt(object) }.process())
 }
 
 pub(crate) static NODE_METHODS: spa::spa_node_methods = spa::spa_node_methods {

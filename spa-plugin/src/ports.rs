@@ -62,6 +62,13 @@ impl Default for PortRt {
     }
 }
 
+/// Bit `id` of the free mask; 0 for an id the mask cannot hold.
+fn bit(id: u32) -> u32 {
+    1u32.checked_shl(id).unwrap_or(0)
+}
+
+// process() runs these on the data loop: no panic paths (see cycle.rs).
+#[deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 impl PortRt {
     pub fn set_io(&mut self, io: *mut spa::spa_io_buffers) {
         self.io = io;
@@ -70,13 +77,13 @@ impl PortRt {
     /// Installs new buffers and hands back the old list, to be freed off the
     /// data loop.
     pub fn set_buffers(&mut self, buffers: Vec<Buffer>) -> Vec<Buffer> {
-        self.free = if buffers.is_empty() { 0 } else { (1u32 << buffers.len()) - 1 };
+        self.free = (0..buffers.len() as u32).fold(0, |mask, id| mask | bit(id));
         std::mem::replace(&mut self.buffers, buffers)
     }
 
     pub fn recycle(&mut self, id: u32) {
         if (id as usize) < self.buffers.len() {
-            self.free |= 1 << id;
+            self.free |= bit(id);
         }
     }
 
@@ -91,12 +98,12 @@ impl PortRt {
         if !have {
             return None;
         }
-        let b = self.buffers[id].block()?;
+        let b = self.buffers.get(id)?.block()?;
         // SAFETY: chunk is valid while the buffers are; its values come from
         // the peer and are clamped to the buffer's maxsize below.
         let chunk = unsafe { &*b.chunk };
         let offset = chunk.offset.min(b.maxsize);
-        let size = chunk.size.min(b.maxsize - offset);
+        let size = chunk.size.min(b.maxsize.saturating_sub(offset));
         let n = (size as usize / 4).min(frames as usize);
         if offset % 4 != 0 || chunk.flags & spa::SPA_CHUNK_FLAG_EMPTY as i32 != 0 {
             return None;
@@ -115,7 +122,7 @@ impl PortRt {
             return None;
         }
         if (io.buffer_id as usize) < self.buffers.len() {
-            self.free |= 1 << io.buffer_id;
+            self.free |= bit(io.buffer_id);
             io.buffer_id = spa::SPA_ID_INVALID;
         }
         if self.free == 0 {
@@ -123,8 +130,8 @@ impl PortRt {
             return None;
         }
         let id = self.free.trailing_zeros();
-        self.free &= !(1 << id);
-        let Some(b) = self.buffers[id as usize].block() else {
+        self.free &= !bit(id);
+        let Some(b) = self.buffers.get(id as usize).and_then(|b| b.block()) else {
             io.status = -libc::EINVAL;
             return None;
         };

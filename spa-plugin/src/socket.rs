@@ -2,40 +2,33 @@
 //! `$XDG_RUNTIME_DIR/asio-bridge/`, peer credentials, and fd passing.
 //! Main loop only.
 
+use asio_bridge_abi::fdpass::{self, Blocking, Received};
+use rustix::net;
 use std::{
     ffi::CString,
     fs, io,
-    mem::size_of,
     os::{
-        fd::{AsRawFd, FromRawFd, OwnedFd, RawFd},
-        unix::{ffi::OsStrExt, fs::PermissionsExt},
+        fd::{BorrowedFd, OwnedFd, RawFd},
+        unix::fs::PermissionsExt,
     },
     path::{Path, PathBuf},
 };
 
-fn cvt(n: libc::c_int) -> io::Result<libc::c_int> {
-    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n) }
-}
-
-fn sockaddr(path: &Path) -> io::Result<libc::sockaddr_un> {
-    // SAFETY: sockaddr_un is plain data; all-zero is a valid value.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    let bytes = path.as_os_str().as_bytes();
-    if bytes.len() >= addr.sun_path.len() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("socket path {} is too long", path.display())));
-    }
-    for (d, s) in addr.sun_path.iter_mut().zip(bytes) {
-        *d = *s as libc::c_char;
-    }
-    Ok(addr)
-}
-
 fn seqpacket() -> io::Result<OwnedFd> {
-    // SAFETY: socket() returns a new fd we own, or -1.
-    let fd = cvt(unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK, 0) })?;
-    // SAFETY: fresh fd owned by nothing else.
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    Ok(net::socket_with(
+        net::AddressFamily::UNIX,
+        net::SocketType::SEQPACKET,
+        net::SocketFlags::CLOEXEC | net::SocketFlags::NONBLOCK,
+        None,
+    )?)
+}
+
+/// Borrows an fd the caller owns for the duration of one call.
+fn borrow<'a>(fd: RawFd) -> BorrowedFd<'a> {
+    // SAFETY: every caller passes an fd it owns (a Connection's or the
+    // listener's OwnedFd) and keeps it open across the call; the borrow does
+    // not outlive the call.
+    unsafe { BorrowedFd::borrow_raw(fd) }
 }
 
 /// The socket path for `node_name`, creating its private directory.
@@ -49,8 +42,7 @@ pub fn prepare_dir(node_name: &str) -> io::Result<PathBuf> {
         Err(e) => return Err(io::Error::new(e.kind(), format!("cannot create {}: {e}", dir.display()))),
     }
     let meta = fs::symlink_metadata(&dir)?;
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
+    let uid = rustix::process::geteuid().as_raw();
     if !meta.is_dir() || std::os::unix::fs::MetadataExt::uid(&meta) != uid {
         return Err(io::Error::new(io::ErrorKind::PermissionDenied, format!("{} is not a directory owned by uid {uid}", dir.display())));
     }
@@ -61,12 +53,11 @@ pub fn prepare_dir(node_name: &str) -> io::Result<PathBuf> {
 /// Binds and listens at `path`. A stale socket file is replaced; a live one
 /// (another node answering there) is an error.
 pub fn listen(path: &Path) -> io::Result<OwnedFd> {
-    let addr = sockaddr(path)?;
-    let len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    let addr = net::SocketAddrUnix::new(path)
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, format!("socket path {} is too long", path.display())))?;
     if path.exists() {
         let probe = seqpacket()?;
-        // SAFETY: connect with a valid address on our own socket.
-        if unsafe { libc::connect(probe.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len) } == 0 {
+        if net::connect(&probe, &addr).is_ok() {
             return Err(io::Error::new(
                 io::ErrorKind::AddrInUse,
                 format!("another bridge node already listens on {}; give this one another node.name", path.display()),
@@ -75,11 +66,9 @@ pub fn listen(path: &Path) -> io::Result<OwnedFd> {
         fs::remove_file(path)?;
     }
     let fd = seqpacket()?;
-    // SAFETY: bind/listen with a valid address on a socket we own.
-    unsafe {
-        cvt(libc::bind(fd.as_raw_fd(), (&addr as *const libc::sockaddr_un).cast(), len))?;
-        cvt(libc::listen(fd.as_raw_fd(), libc::SOMAXCONN))?;
-    }
+    net::bind(&fd, &addr)?;
+    // A negative backlog is clamped by the kernel to net.core.somaxconn.
+    net::listen(&fd, -1)?;
     fs::set_permissions(path, fs::Permissions::from_mode(0o600))?;
     Ok(fd)
 }
@@ -100,57 +89,31 @@ impl Peer {
 
 /// Accepts one pending connection with its credentials; None when there is none.
 pub fn accept(listener: RawFd) -> io::Result<Option<(OwnedFd, Peer)>> {
-    // SAFETY: accept4 without address on a listening socket; returns an fd we own.
-    let fd = unsafe { libc::accept4(listener, std::ptr::null_mut(), std::ptr::null_mut(), libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) };
-    if fd < 0 {
-        let e = io::Error::last_os_error();
-        return if e.kind() == io::ErrorKind::WouldBlock { Ok(None) } else { Err(e) };
-    }
-    // SAFETY: fresh fd from accept4.
-    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
-    let mut len = size_of::<libc::ucred>() as libc::socklen_t;
-    // SAFETY: SO_PEERCRED into a ucred-sized buffer.
-    cvt(unsafe { libc::getsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, libc::SO_PEERCRED, (&mut cred as *mut libc::ucred).cast(), &mut len) })?;
-    Ok(Some((fd, Peer { pid: cred.pid as u32, uid: cred.uid })))
+    let fd = match net::accept_with(borrow(listener), net::SocketFlags::CLOEXEC | net::SocketFlags::NONBLOCK) {
+        Ok(fd) => fd,
+        Err(rustix::io::Errno::AGAIN) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let cred = net::sockopt::socket_peercred(&fd)?;
+    Ok(Some((fd, Peer { pid: cred.pid.as_raw_nonzero().get() as u32, uid: cred.uid.as_raw() })))
 }
 
-/// Receives one message. Ok(None) on orderly close; a message longer than
-/// `buf` is an error (MSG_TRUNC), never a partial read taken as whole.
+/// Receives one message, without blocking. Ok(None) on orderly close; a
+/// message longer than `buf` is an error, never a partial read taken as
+/// whole, and so is a passed fd (a client has none to pass): it is closed.
 pub fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<Option<usize>> {
-    // SAFETY: receiving into a valid buffer; MSG_TRUNC reports the real length.
-    let n = unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), libc::MSG_DONTWAIT | libc::MSG_TRUNC) };
-    match n {
-        n if n < 0 => Err(io::Error::last_os_error()),
-        0 => Ok(None),
-        n if n as usize > buf.len() => Err(io::Error::new(io::ErrorKind::InvalidData, format!("message of {n} bytes is too long"))),
-        n => Ok(Some(n as usize)),
+    match fdpass::recv(borrow(fd), buf, Blocking::No)? {
+        None => Ok(None),
+        Some(Received { fd: Some(_), .. }) => {
+            Err(io::Error::new(io::ErrorKind::InvalidData, "a client passed a file descriptor"))
+        }
+        Some(Received { len, fd: None }) => Ok(Some(len)),
     }
 }
 
-/// Sends one message, optionally passing `fd`.
+/// Sends one message without blocking, optionally passing `fd`.
 pub fn send(sock: RawFd, bytes: &[u8], fd: Option<RawFd>) -> io::Result<()> {
-    let mut iov = libc::iovec { iov_base: bytes.as_ptr() as *mut _, iov_len: bytes.len() };
-    let mut cmsg = [0u64; 4];
-    // SAFETY: msghdr points at live buffers for the call; the control message
-    // is built with the CMSG macros inside `cmsg`, which is large enough for
-    // one fd.
-    unsafe {
-        let mut msg: libc::msghdr = std::mem::zeroed();
-        msg.msg_iov = &mut iov;
-        msg.msg_iovlen = 1;
-        if let Some(fd) = fd {
-            msg.msg_control = cmsg.as_mut_ptr().cast();
-            msg.msg_controllen = libc::CMSG_SPACE(size_of::<RawFd>() as u32) as usize;
-            let c = libc::CMSG_FIRSTHDR(&msg);
-            (*c).cmsg_level = libc::SOL_SOCKET;
-            (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as usize;
-            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
-        }
-        cvt(libc::sendmsg(sock, &msg, libc::MSG_NOSIGNAL | libc::MSG_DONTWAIT) as libc::c_int)?;
-    }
-    Ok(())
+    fdpass::send(borrow(sock), bytes, fd.map(borrow), Blocking::No)
 }
 
 /// The memfd name, visible in /proc/<daemon>/fd of the daemon and client.

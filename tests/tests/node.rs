@@ -2,6 +2,7 @@
 //! reference client.
 
 use asio_bridge_tests::{fragment, output_text, props, report, run_with_timeout, shipped_with, with_bridge, Daemon, Report};
+use asio_bridge_abi::ASIO_BRIDGE_VERSION;
 use std::{
     io::Write,
     process::Stdio,
@@ -207,7 +208,8 @@ fn a_client_of_another_protocol_version_is_refused() {
     let out = run_with_timeout(daemon.client().args(["--protocol-version", "1", "--seconds", "0.2"]), Duration::from_secs(10));
     let r = report(&out.stdout);
     assert_eq!((r.num("attached"), r.num("version_mismatch")), (0.0, 1.0), "{}", output_text(&out));
-    assert!(r.str("error").contains("protocol version 1 is not supported (this side speaks version 2)"));
+    let want = format!("protocol version 1 is not supported (this side speaks version {ASIO_BRIDGE_VERSION})");
+    assert!(r.str("error").contains(&want), "{}", r.str("error"));
 }
 
 #[test]

@@ -9,9 +9,10 @@
 
 use asio_bridge_client::{
     reblock::{start_delay, Channels, CycleInfo, Reblocker},
-    Cycle, Direction, Session, WaitError,
+    Cursor, Cycle, Direction, Session, WaitError,
 };
 use std::{
+    cell::UnsafeCell,
     ffi::{c_void, CStr},
     panic::{catch_unwind, AssertUnwindSafe},
     time::Duration,
@@ -78,10 +79,14 @@ impl HostBuffers {
             Direction::Input => ch,
             Direction::Output => self.inputs + ch,
         } as usize;
-        assert!(half < 2 && index < per_half);
+        // The callback thread's path: out of range is an empty channel, not a panic.
+        if half >= 2 || index >= per_half {
+            return &mut [];
+        }
         // SAFETY: the PE half allocated 2 * per_half * frames floats at
         // `base` and keeps them until it releases them through `prepare`,
-        // which it does only with the callback thread stopped.
+        // which it does only with the callback thread stopped; the index is
+        // in range (checked above).
         unsafe { std::slice::from_raw_parts_mut(self.base.add((half as usize * per_half + index) * self.frames), self.frames) }
     }
 }
@@ -96,19 +101,23 @@ impl Channels for HostHalf<'_> {
 }
 
 /// The input or the output half of a graph cycle in the shared memory.
-struct CycleHalf<'a>(&'a mut Session, Cycle, Direction);
+/// Only the callback thread makes these; COM calls never touch the halves.
+struct CycleHalf<'a>(&'a Session, Cycle, Direction);
 
 impl Channels for CycleHalf<'_> {
     fn channel(&mut self, ch: u32) -> &mut [f32] {
-        match self.2 {
-            // SAFETY: the node wrote this cycle's input half and does not
-            // touch it again before the next-but-one cycle; the reblocker
-            // only reads it.
-            Direction::Input => unsafe {
-                std::slice::from_raw_parts_mut(self.0.buffer_ptr(self.1.half, Direction::Input, ch), self.1.frames as usize)
-            },
-            Direction::Output => self.0.output_half(&self.1, ch),
-        }
+        let Some(p) = self.0.buffer_ptr(self.1.half, self.2, ch) else { return &mut [] };
+        let len = match self.2 {
+            Direction::Input => self.1.frames,
+            Direction::Output => self.0.layout().max_frames,
+        };
+        // SAFETY: a buffer of `max_frames` >= `len` floats inside the
+        // mapping. The input half: the node wrote it for this cycle and does
+        // not touch it again before the next-but-one cycle; the reblocker
+        // only reads it. The output half: the node reads it only after
+        // `complete_with`. Only the callback thread forms slices of either,
+        // one at a time (`&mut self`).
+        unsafe { std::slice::from_raw_parts_mut(p, len as usize) }
     }
 }
 
@@ -121,23 +130,45 @@ struct Engine {
     /// The host half handed out last and not yet taken back.
     handed_out: Option<u32>,
     next_half: u32,
+    /// Which graph cycle this thread saw last.
+    cursor: Cursor,
     /// A cycle published before the host started has less than a quantum
     /// left: it is completed with silence, not given to the host.
     fresh: bool,
 }
 
-/// What a handle points at: the attachment and, while buffers exist, the engine.
+/// What a handle points at: the attachment, used through `&Session` by
+/// both the COM side and the callback thread, and, while buffers exist, the
+/// engine, which belongs to the callback thread alone.
+///
+/// No `&mut Driver` is ever formed while the handle is live: COM calls
+/// (`request`, `latencies_for`) and the callback thread (`process`) may
+/// run at the same time, and `Session`'s methods they use take `&self`
+/// (its shared words are atomics). The engine sits in an UnsafeCell that
+/// exactly two entries open: `process`, on the callback thread, and
+/// `prepare`, which the PE half calls only while that thread is stopped.
 struct Driver {
     session: Session,
-    engine: Option<Engine>,
+    engine: UnsafeCell<Option<Engine>>,
 }
 
 /// The handle is the Box of the driver, owned by the PE half until detach.
-fn driver<'a>(handle: u64) -> Option<&'a mut Driver> {
-    // SAFETY: handles come from `attach` and are used until `detach`; the PE
-    // half serialises calls on one handle (only the callback thread calls
-    // `process`, and `prepare` only while it is stopped).
-    unsafe { (handle as *mut Driver).as_mut() }
+fn driver<'a>(handle: u64) -> Option<&'a Driver> {
+    // SAFETY: handles come from `attach` and are used until `detach`, which
+    // the PE half calls only after every other call on the handle returned.
+    // Only a shared reference is formed: see `Driver`.
+    unsafe { (handle as *const Driver).as_ref() }
+}
+
+/// The callback thread's state.
+///
+/// # Safety
+/// Only from `process` on the callback thread, or from `prepare` while the
+/// callback thread is stopped (the PE half's contract): one user at a time.
+#[allow(clippy::mut_from_ref)]
+unsafe fn engine(d: &Driver) -> &mut Option<Engine> {
+    // SAFETY: per the contract, no other reference to the engine exists.
+    unsafe { &mut *d.engine.get() }
 }
 
 /// Upstream latency for the input; the node's and the FIFOs' delay plus
@@ -153,7 +184,7 @@ unsafe extern "C" fn attach(args: *mut c_void) -> NtStatus {
         match Session::attach(&node, &client) {
             Ok(s) => {
                 p.shm = s.shm().cast_mut();
-                p.session = Box::into_raw(Box::new(Driver { session: s, engine: None })) as u64;
+                p.session = Box::into_raw(Box::new(Driver { session: s, engine: UnsafeCell::new(None) })) as u64;
                 STATUS_SUCCESS
             }
             // The socket path does not fit getErrorMessage's 124 bytes:
@@ -206,7 +237,9 @@ unsafe extern "C" fn latencies_for(args: *mut c_void) -> NtStatus {
 unsafe extern "C" fn prepare(args: *mut c_void) -> NtStatus {
     entry(args, |p: &mut asio_bridge_prepare_params| {
         let Some(d) = driver(p.session) else { return STATUS_INVALID_PARAMETER };
-        d.engine = None;
+        // SAFETY: the PE half calls prepare only with the callback thread stopped.
+        let engine = unsafe { engine(d) };
+        *engine = None;
         if p.buffers.is_null() {
             return STATUS_SUCCESS;
         }
@@ -214,12 +247,13 @@ unsafe extern "C" fn prepare(args: *mut c_void) -> NtStatus {
         if p.frames == 0 || p.frames > l.max_frames {
             return STATUS_INVALID_PARAMETER;
         }
-        d.engine = Some(Engine {
+        *engine = Some(Engine {
             host: HostBuffers { base: p.buffers, frames: p.frames as usize, inputs: l.n_inputs, outputs: l.n_outputs },
             reblocker: Reblocker::new(p.frames, l.n_inputs, l.n_outputs, l.max_frames, d.session.same_cycle()),
             cycle: None,
             handed_out: None,
             next_half: 0,
+            cursor: d.session.cursor(),
             fresh: true,
         });
         STATUS_SUCCESS
@@ -229,7 +263,10 @@ unsafe extern "C" fn prepare(args: *mut c_void) -> NtStatus {
 /// The callback thread's call: no allocation, no lock, a hard deadline.
 unsafe extern "C" fn process(args: *mut c_void) -> NtStatus {
     entry(args, |p: &mut asio_bridge_process_params| {
-        let Some(Driver { session, engine: Some(e) }) = driver(p.session) else { return STATUS_INVALID_PARAMETER };
+        let Some(d) = driver(p.session) else { return STATUS_INVALID_PARAMETER };
+        // SAFETY: `process` is called only on the callback thread.
+        let Some(e) = (unsafe { engine(d) }).as_mut() else { return STATUS_INVALID_PARAMETER };
+        let session = &d.session;
         if let Some(half) = e.handed_out.take() {
             e.reblocker.end_block(&mut HostHalf(&mut e.host, half, Direction::Output));
         }
@@ -250,7 +287,7 @@ unsafe extern "C" fn process(args: *mut c_void) -> NtStatus {
                 e.cycle = None;
             }
             let wait = if e.fresh { Duration::ZERO } else { timeout };
-            match session.wait(wait) {
+            match e.cursor.wait(session, wait) {
                 Ok(cycle) if e.fresh => {
                     e.fresh = false;
                     session.complete_with(&cycle, 0);

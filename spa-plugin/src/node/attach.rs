@@ -160,7 +160,7 @@ impl Node {
                 copy_c_str(names, &format!("out_{}", i + 1));
             }
         }
-        let attachment = Attachment::new(map, layout);
+        let mut attachment = Attachment::new(map, layout).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         // SAFETY: reading two integers the driver updates; a torn read only
         // gives the client a stale first guess, corrected by the first cycle.
         if let Some(clock) = unsafe { (*self.rt()).clock() } {

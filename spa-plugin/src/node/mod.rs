@@ -185,16 +185,18 @@ impl Node {
         self.rt.get()
     }
 
-    /// The data-loop state, for process() and reuse_buffer on the data loop.
+    /// The data-loop state of the node at `node`, for process() and
+    /// reuse_buffer on the data loop. Takes a raw pointer and reaches the
+    /// cell through `UnsafeCell::raw_get`, so the data loop never forms a
+    /// reference to the whole `Node`, which the main thread may hold.
     ///
     /// # Safety
-    /// Only on the data loop (or inside `DataLoop::run`).
-    // The UnsafeCell is the point: the data loop, its only user, gets a
-    // mutable view while the main thread holds `&Node`.
-    #[allow(clippy::mut_from_ref)]
-    pub unsafe fn rt_mut(&self) -> &mut Rt {
-        // SAFETY: per the contract, the data loop is the only user.
-        unsafe { &mut *self.rt.get() }
+    /// `node` points at a live Node; only on the data loop (or inside
+    /// `DataLoop::run`), which makes it the Rt's only user.
+    pub unsafe fn rt_of<'a>(node: *const Node) -> &'a mut Rt {
+        // SAFETY: per the contract; `addr_of!` projects to the field without
+        // a reference to the Node, and the Rt's only user is the data loop.
+        unsafe { &mut *UnsafeCell::raw_get(std::ptr::addr_of!((*node).rt)) }
     }
 
     fn port_index(&self, direction: u32, id: u32) -> Option<usize> {
