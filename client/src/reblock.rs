@@ -310,7 +310,8 @@ impl Reblocker {
         let dropped = self.debt.min(self.block);
         self.debt -= dropped;
         for (ch, r) in self.output.iter_mut().enumerate() {
-            r.push(Some(&host_out.channel(ch as u32)[dropped..self.block]), self.block - dropped);
+            let kept = host_out.channel(ch as u32).get(dropped..self.block).unwrap_or_default();
+            r.push(Some(kept), self.block - dropped);
         }
         self.fill += self.block - dropped;
     }
@@ -328,7 +329,7 @@ impl Reblocker {
         if short > 0 {
             self.delay += short as u32;
             let owed = std::mem::take(&mut self.debt);
-            self.push_output(None, short - owed);
+            self.push_output(None, short.saturating_sub(owed));
         }
         let mut n = 0;
         for (ch, r) in self.output.iter().enumerate() {
