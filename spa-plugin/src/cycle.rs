@@ -22,6 +22,15 @@ pub struct Clock {
     pub nsec: u64,
 }
 
+/// What the main loop shows of an attached client.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClientStatus {
+    pub frames: u32,
+    pub rate: u32,
+    pub late_cycles: u32,
+    pub done_seq: u32,
+}
+
 /// An attached client's shared memory, as the data loop sees it.
 pub struct Attachment {
     shm: Shm,
@@ -138,6 +147,19 @@ impl Attachment {
         let (played, silent) = dst.split_at_mut(src.len());
         self.nonfinite_samples = self.nonfinite_samples.saturating_add(u64::from(copy_finite(played, src)));
         silent.fill(0.0);
+    }
+
+    /// What the main loop shows of the client (through `DataLoop::run`):
+    /// the last published quantum and rate, the late cycles, and the last
+    /// cycle the client completed.
+    pub fn status(&self) -> ClientStatus {
+        let (frames, rate) = self.shm.read_cycle().map_or((0, 0), |c| (c.frames, c.rate));
+        ClientStatus {
+            frames,
+            rate,
+            late_cycles: self.late_cycles,
+            done_seq: self.shm.done_seq().load(Ordering::Acquire),
+        }
     }
 
     /// Publishes the cycle whose input was just written and wakes the client.

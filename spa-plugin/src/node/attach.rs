@@ -62,11 +62,11 @@ impl Node {
             return None;
         }
         match self.attach(&conn) {
-            Ok(shm) => {
+            Ok(()) => {
                 let exe = printable(&conn.peer.exe());
                 self.log.info(&format!("ASIO client {name} (pid {}, {exe}) attached to '{}'", conn.peer.pid, self.config.node_name));
                 let conn = self.watched(conn);
-                self.holder = Some(Holder { conn, name, exe, shm, buffer_size: 0, seen: Default::default(), resting: false });
+                self.holder = Some(Holder { conn, name, exe, buffer_size: 0, seen: Default::default(), resting: false });
                 self.refresh_status();
             }
             Err(e) => {
@@ -135,8 +135,8 @@ impl Node {
     }
 
     /// Maps fresh shared memory for a client, hands it over, and installs it
-    /// for process(). Returns the header, mapped until detach.
-    fn attach(&mut self, conn: &Connection) -> io::Result<*const asio_bridge_shm> {
+    /// for process().
+    fn attach(&mut self, conn: &Connection) -> io::Result<()> {
         let c = &self.config;
         let layout = Layout::new(c.inputs, c.outputs, c.quantum_limit).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
         let memfd = sealed_memfd(&socket::memfd_name(&c.node_name), layout.size)?;
@@ -161,9 +161,7 @@ impl Node {
             }
         }
         let mut attachment = Attachment::new(map, layout).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-        // SAFETY: reading two integers the driver updates; a torn read only
-        // gives the client a stale first guess, corrected by the first cycle.
-        if let Some(clock) = unsafe { (*self.rt()).clock() } {
+        if let Some(clock) = self.graph_clock() {
             attachment.announce(clock, (c.mode == Mode::Pipelined) as u32);
         }
         let welcome = asio_bridge_welcome::with_size(layout.size as u32);
@@ -171,7 +169,7 @@ impl Node {
         self.data_loop.run(self.rt(), move |rt| {
             rt.set_attachment(Some(attachment));
         });
-        Ok(shm)
+        Ok(())
     }
 
     /// Takes the shared memory away from process() and frees it here, on

@@ -33,8 +33,7 @@ impl Node {
             return self.warn_limited(Warning::Clock, msg);
         }
         if self.forced == (0, 0) && self.wanted == (0, 0) {
-            // SAFETY: a torn read of two integers only gives a stale rate.
-            self.prior_rate = unsafe { (*self.rt()).clock() }.map_or(0, |c| c.rate);
+            self.prior_rate = self.graph_clock().map_or(0, |c| c.rate);
         }
         self.restore_polls = RESTORE_MAX_POLLS;
         if let Some(h) = &mut self.holder {
@@ -62,8 +61,7 @@ impl Node {
             return;
         }
         self.restore_polls += 1;
-        // SAFETY: as in request_clock.
-        let rate = unsafe { (*self.rt()).clock() }.map_or(0, |c| c.rate);
+        let rate = self.graph_clock().map_or(0, |c| c.rate);
         if rate == self.prior_rate || self.restore_polls == RESTORE_MAX_POLLS {
             self.force_clock(0, 0);
         } else {

@@ -44,8 +44,6 @@ struct Holder {
     conn: Connection,
     name: String,
     exe: String,
-    /// The header of the client's shared memory, mapped until detach.
-    shm: *const asio_bridge_abi::asio_bridge_shm,
     /// The buffer size the client last asked the graph for (0: none).
     buffer_size: u32,
     seen: status::Seen,
@@ -183,6 +181,13 @@ impl Node {
 
     fn rt(&self) -> *mut Rt {
         self.rt.get()
+    }
+
+    /// The graph clock as the data loop last saw it, read on the data loop.
+    fn graph_clock(&self) -> Option<crate::cycle::Clock> {
+        let mut clock = None;
+        self.data_loop.run(self.rt(), |rt| clock = rt.clock());
+        clock
     }
 
     /// The data-loop state of the node at `node`, for process() and

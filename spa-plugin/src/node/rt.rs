@@ -2,7 +2,7 @@
 
 use crate::{
     config::Mode,
-    cycle::{Attachment, Clock},
+    cycle::{Attachment, ClientStatus, Clock},
     latency::{self, Latency},
     ports::PortRt,
 };
@@ -47,6 +47,11 @@ impl Rt {
             position: p.clock.position,
             nsec: p.clock.nsec,
         })
+    }
+
+    /// The attached client as the main loop shows it.
+    pub(super) fn client_status(&self) -> Option<ClientStatus> {
+        self.attachment.as_ref().map(Attachment::status)
     }
 
     pub fn set_attachment(&mut self, a: Option<Attachment>) -> Option<Attachment> {

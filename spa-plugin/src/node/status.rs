@@ -9,7 +9,6 @@ use crate::config::Mode;
 use std::{
     ffi::{c_void, CString},
     path::Path,
-    ptr::{addr_of, read_volatile},
 };
 
 /// How often the properties follow a running DAW.
@@ -42,7 +41,11 @@ impl Node {
             Mode::Pipelined => "pipelined",
             Mode::SameCycle => "same-cycle",
         };
-        let Some(h) = &mut self.holder else {
+        let mut client = None;
+        if self.holder.is_some() {
+            self.data_loop.run(self.rt.get(), |rt| client = rt.client_status());
+        }
+        let (Some(h), Some(c)) = (&mut self.holder, client) else {
             return Status(vec![
                 ("asio.state", "idle".into()),
                 ("asio.mode", mode.into()),
@@ -54,18 +57,7 @@ impl Node {
                 ("application.process.binary", String::new()),
             ]);
         };
-        // SAFETY: the holder's mapping stays mapped until detach, which
-        // clears the holder first; these words are read whole (volatile,
-        // aligned u32s) and a stale value is only shown a second longer.
-        let (frames, rate, late, done) = unsafe {
-            let shm = h.shm;
-            (
-                read_volatile(addr_of!((*shm).cycle.frames)),
-                read_volatile(addr_of!((*shm).cycle.rate)),
-                read_volatile(addr_of!((*shm).cycle.late_cycles)),
-                read_volatile(addr_of!((*shm).client.done_seq)),
-            )
-        };
+        let (frames, rate, late, done) = (c.frames, c.rate, c.late_cycles, c.done_seq);
         let running = done != h.seen.done_seq;
         h.seen.done_seq = done;
         let buffer = if h.buffer_size != 0 { h.buffer_size } else { frames };
