@@ -109,7 +109,7 @@ struct driver {
 	char error[ASIO_BRIDGE_ERROR_LEN];
 	int rt_priority;
 
-	uint32_t requested_rate;     /* what setSampleRate asked the graph for */
+	volatile uint32_t requested_rate; /* what setSampleRate asked the graph for */
 
 	/* createBuffers .. disposeBuffers */
 	BOOL buffers;
@@ -129,7 +129,7 @@ struct driver {
 	uint64_t sample_position;    /* of the buffer being processed: exactly
 	                              * buffer_size more each callback */
 	uint64_t system_time;        /* ns, of the buffer being processed */
-	uint32_t late_seen, rate_seen, quantum_seen;
+	uint32_t late_seen, rate_seen;
 	volatile int32_t input_latency, output_latency; /* what getLatencies reports while running */
 	BOOL reset_sent;
 	ASIOTime time;
@@ -287,7 +287,15 @@ static void request_reset(struct driver *d)
 	d->reset_sent = TRUE;
 }
 
-/* Tells the host what changed since the last buffer, the ASIO way. */
+/* Tells the host what changed since the last buffer, the ASIO way.
+ *
+ * A quantum the graph runs other than the host's buffer size (someone else
+ * holds it, or it is clamped) needs nothing from the host: the FIFOs keep
+ * its size, and what they add is reported as latency. The host is never
+ * asked to change its size or re-open for that: RtAudio treats a reset as
+ * the end of the stream, and a host that follows a size it did not choose
+ * is no better off. A rate the host did not ask for is different: the
+ * FIFOs cannot resample, so the host must re-open at the graph's rate. */
 static void notify_changes(struct driver *d, const struct asio_bridge_process_params *p)
 {
 	BOOL latencies = p->input_latency != (uint32_t)d->input_latency
@@ -298,9 +306,6 @@ static void notify_changes(struct driver *d, const struct asio_bridge_process_pa
 	if (d->system_time == 0) {
 		d->late_seen = p->late_cycles;
 		d->rate_seen = p->rate;
-		/* A graph that never ran the host's size (someone else holds the
-		 * quantum): ask the host to follow, where it can. */
-		d->quantum_seen = size_allowed(d, p->frames) ? (uint32_t)d->buffer_size : p->frames;
 	}
 	if (d->system_time != 0 && p->late_cycles != d->late_seen) {
 		/* The value (hosts ignore it) says how many cycles were late. */
@@ -311,16 +316,11 @@ static void notify_changes(struct driver *d, const struct asio_bridge_process_pa
 	}
 	if (p->rate != d->rate_seen) {
 		d->rate_seen = p->rate;
-		d->callbacks->sampleRateDidChange(p->rate);
+		/* The reset first: a host that re-opens for it has it pending
+		 * when sampleRateDidChange comes, and re-opens once. */
 		if (p->rate != d->requested_rate)
 			request_reset(d);
-	}
-	if (p->frames != d->quantum_seen) {
-		/* The FIFOs keep the audio whole; the host is asked to follow. */
-		d->quantum_seen = p->frames;
-		if (p->frames != (uint32_t)d->buffer_size
-		    && !(host_supports(d, kAsioBufferSizeChange) && host_message(d, kAsioBufferSizeChange, p->frames) == 1))
-			request_reset(d);
+		d->callbacks->sampleRateDidChange(p->rate);
 	}
 	if (latencies && d->system_time != 0 && host_supports(d, kAsioLatenciesChanged))
 		host_message(d, kAsioLatenciesChanged, 0);
@@ -670,7 +670,7 @@ static ASIOError do_setSampleRate(IASIO *iface, ASIOSampleRate rate)
 {
 	struct driver *d = impl(iface);
 	char message[ASIO_BRIDGE_ERROR_LEN];
-	uint32_t r;
+	uint32_t r, previous;
 	if (!d->session)
 		return ASE_NotPresent;
 	/* 0 selects the external clock, which the graph always is. */
@@ -684,14 +684,18 @@ static ASIOError do_setSampleRate(IASIO *iface, ASIOSampleRate rate)
 		set_error(d, message);
 		return ASE_NoClock;
 	}
+	/* Known before the graph switches: a running callback thread takes the
+	 * new rate for the host's own, and asks for no reset. */
+	previous = d->requested_rate;
+	d->requested_rate = r;
 	request_clock(d, has_buffers(d) ? (uint32_t)d->buffer_size : 0, r);
 	if (!graph_reaches(d, 0, r, RATE_SWITCH_MS)) {
-		request_clock(d, has_buffers(d) ? (uint32_t)d->buffer_size : 0, d->requested_rate);
+		d->requested_rate = previous;
+		request_clock(d, has_buffers(d) ? (uint32_t)d->buffer_size : 0, previous);
 		snprintf(message, sizeof(message), "PipeWire did not switch to %u Hz: another program or the device holds the rate", r);
 		set_error(d, message);
 		return ASE_NoClock;
 	}
-	d->requested_rate = r;
 	return ASE_OK;
 }
 
