@@ -16,8 +16,11 @@
  *     RealtimePriority  REG_DWORD  SCHED_FIFO priority of the callback thread,
  *                                  0 = leave it alone (default 70, below
  *                                  PipeWire's data loop)
- *   Environment variables ASIO_BRIDGE_NODE and ASIO_BRIDGE_RT_PRIORITY
- *   override the registry.
+ *     PreferredBufferSize REG_DWORD  getBufferSize's preferred size (default
+ *                                  256), brought into the bridge's limits;
+ *                                  0 = the graph's current quantum
+ *   Environment variables ASIO_BRIDGE_NODE, ASIO_BRIDGE_RT_PRIORITY and
+ *   ASIO_BRIDGE_BUFFER_SIZE override the registry.
  */
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
@@ -33,6 +36,7 @@
 #define SETTINGS_KEY "Software\\ASIO\\" DRIVER_NAME
 #define CLSID_STRING "{30BDA4F2-FA0B-4E4E-9E6E-A34A232013F2}"
 #define DEFAULT_RT_PRIORITY 70
+#define DEFAULT_BUFFER_SIZE 256 /* a musician who picks ASIO wants low latency */
 #define WAIT_MS 100      /* the callback thread re-checks `stopping` this often */
 #define STOP_TIMEOUT_MS 2000
 #define QUANTUM_SWITCH_MS 1000 /* how long createBuffers waits for the graph */
@@ -108,6 +112,7 @@ struct driver {
 	struct asio_bridge_shm *shm; /* the node's shared memory */
 	char error[ASIO_BRIDGE_ERROR_LEN];
 	int rt_priority;
+	uint32_t preferred_size;     /* the setting; 0: the graph's quantum */
 
 	volatile uint32_t requested_rate; /* what setSampleRate asked the graph for */
 
@@ -241,20 +246,25 @@ static void predict_latencies(struct driver *d, uint32_t frames, int32_t *input,
 	*output = p.output;
 }
 
-static void read_settings(char *node, DWORD node_size, int *priority)
+static void read_settings(struct driver *d, char *node, DWORD node_size)
 {
 	HKEY key;
-	DWORD size = node_size, value, value_size = sizeof(value), type;
+	DWORD size = node_size, value, value_size, type;
 	char env[ASIO_BRIDGE_NAME_LEN];
 
 	lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
-	*priority = DEFAULT_RT_PRIORITY;
+	d->rt_priority = DEFAULT_RT_PRIORITY;
+	d->preferred_size = DEFAULT_BUFFER_SIZE;
 	if (!RegOpenKeyExA(HKEY_CURRENT_USER, SETTINGS_KEY, 0, KEY_READ, &key)) {
 		if (RegQueryValueExA(key, "Node", NULL, &type, (BYTE *)node, &size) || type != REG_SZ || size <= 1)
 			lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
 		node[node_size - 1] = 0;
+		value_size = sizeof(value);
 		if (!RegQueryValueExA(key, "RealtimePriority", NULL, &type, (BYTE *)&value, &value_size) && type == REG_DWORD)
-			*priority = (int)value;
+			d->rt_priority = (int)value;
+		value_size = sizeof(value);
+		if (!RegQueryValueExA(key, "PreferredBufferSize", NULL, &type, (BYTE *)&value, &value_size) && type == REG_DWORD)
+			d->preferred_size = value;
 		RegCloseKey(key);
 	}
 	size = GetEnvironmentVariableA("ASIO_BRIDGE_NODE", env, sizeof(env));
@@ -262,7 +272,27 @@ static void read_settings(char *node, DWORD node_size, int *priority)
 		lstrcpynA(node, env, node_size);
 	size = GetEnvironmentVariableA("ASIO_BRIDGE_RT_PRIORITY", env, sizeof(env));
 	if (size > 0 && size < sizeof(env))
-		*priority = atoi(env);
+		d->rt_priority = atoi(env);
+	size = GetEnvironmentVariableA("ASIO_BRIDGE_BUFFER_SIZE", env, sizeof(env));
+	if (size > 0 && size < sizeof(env))
+		d->preferred_size = (uint32_t)strtoul(env, NULL, 10);
+}
+
+/* The preferred buffer size: the setting, or the graph's `quantum` for 0,
+ * brought into [min, max] and, where the bridge allows only powers of two,
+ * down to one. */
+static int32_t preferred_size(const struct driver *d, uint32_t quantum)
+{
+	const struct asio_bridge_info *info = &d->shm->info;
+	uint32_t size = d->preferred_size ? d->preferred_size : quantum;
+	if (size > info->max_quantum)
+		size = info->max_quantum;
+	if (info->flags & ASIO_BRIDGE_INFO_POWER_OF_TWO)
+		while (size & (size - 1))
+			size &= size - 1;
+	if (size < info->min_quantum)
+		size = info->min_quantum;
+	return (int32_t)size;
 }
 
 /* ---- the callback thread ---------------------------------------------- */
@@ -488,7 +518,7 @@ static ASIOBool do_init(IASIO *iface, void *sys_handle)
 				"set to the bridge's Wine directory, or reinstall the bridge");
 		return FALSE;
 	}
-	read_settings(node, sizeof(node), &d->rt_priority);
+	read_settings(d, node, sizeof(node));
 	GetModuleFileNameA(NULL, exe, sizeof(exe));
 	base = strrchr(exe, '\\');
 	p.node = node;
@@ -638,8 +668,7 @@ static ASIOError do_getBufferSize(IASIO *iface, int32_t *min, int32_t *max, int3
 		return ASE_NoClock;
 	*min = d->shm->info.min_quantum;
 	*max = d->shm->info.max_quantum;
-	/* The graph's own quantum: choosing it changes nothing for the desktop. */
-	*preferred = size_allowed(d, quantum) ? (int32_t)quantum : *min;
+	*preferred = preferred_size(d, quantum);
 	*granularity = d->shm->info.flags & ASIO_BRIDGE_INFO_POWER_OF_TWO ? -1 : 1;
 	return ASE_OK;
 }

@@ -31,6 +31,14 @@ fn bridge() -> Daemon {
     Daemon::start("driver", &[("60-asio-bridge.conf", BRIDGE_OBJECT)])
 }
 
+fn reg_add(prefix: &Prefix, key: &str, name: &str, value: u32) {
+    let out = run_with_timeout(
+        prefix.wine().args(["reg", "add", key, "/v", name, "/t", "REG_DWORD", "/d", &value.to_string(), "/f"]),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+}
+
 #[test]
 fn the_register_script_registers_and_unregisters_the_driver_with_regsvr32() {
     let daemon = bridge();
@@ -96,7 +104,8 @@ fn loopback(quantum: u32, seconds: u32, max_xruns: f64) {
     daemon.link("asio-bridge:out_1", "asio-bridge:in_1");
     let prefix = Prefix::create(&daemon.dir, &daemon);
     let secs = seconds.to_string();
-    let (r, out) = prefix.host(&["run", "--loopback", "--seconds", &secs], Duration::from_secs(seconds as u64 + 90));
+    let size = quantum.to_string();
+    let (r, out) = prefix.host(&["run", "--loopback", "--buffer", &size, "--seconds", &secs], Duration::from_secs(seconds as u64 + 90));
     let ctx = output_text(&out);
     assert!(out.status.success(), "{ctx}");
     assert_eq!(r.num("buffer_size"), quantum as f64, "{ctx}");
@@ -231,4 +240,36 @@ fn a_host_without_time_info_gets_buffer_switch_with_exact_positions() {
     assert_eq!(r.num("used_time_info"), 0.0, "{ctx}");
     assert_eq!((r.num("position_errors"), r.num("index_errors")), (0.0, 0.0), "{ctx}");
     assert!(r.num("callbacks") >= r.num("expected_callbacks") - 2.0, "{ctx}");
+}
+
+/// getBufferSize's preferred size is a setting, 256 unless the user says
+/// otherwise, whatever quantum the graph runs; brought into the bridge's
+/// limits (powers of two here, 32 to 2048); 0 means the graph's quantum.
+#[test]
+fn the_preferred_buffer_size_is_a_setting() {
+    let daemon = bridge();
+    daemon.node("asio-bridge");
+    daemon.force_quantum(1024);
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let preferred = |env: Option<&str>| {
+        let mut cmd = prefix.wine();
+        cmd.arg(asio_bridge_tests::stage().join("bin/asio-host.exe")).arg("info");
+        if let Some(size) = env {
+            cmd.env("ASIO_BRIDGE_BUFFER_SIZE", size);
+        }
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+        report(&out.stdout).get("buffer_preferred").cloned().unwrap_or_else(|| output_text(&out))
+    };
+    assert_eq!(preferred(None), "256");
+    let key = r"HKCU\Software\ASIO\PipeWire ASIO Bridge";
+    for (value, want) in [(128, "128"), (100, "64"), (5000, "2048"), (1, "32"), (0, "1024")] {
+        reg_add(&prefix, key, "PreferredBufferSize", value);
+        assert_eq!(preferred(None), want, "PreferredBufferSize = {value}");
+    }
+    assert_eq!(preferred(Some("512")), "512", "the environment overrides the registry");
+    // What the host takes when it takes the preferred size.
+    reg_add(&prefix, key, "PreferredBufferSize", 64);
+    let (r, out) = prefix.host(&["run", "--seconds", "1"], Duration::from_secs(60));
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(r.num("buffer_size"), 64.0, "{}", output_text(&out));
 }
