@@ -10,17 +10,25 @@
  * and calls the host. See unixlib.h for what the unix half does and
  * include/asio-bridge.h for the protocol.
  *
- * Settings, read at init():
- *   HKCU\Software\ASIO\PipeWire ASIO Bridge
- *     Node              REG_SZ     bridge node to attach to (default "asio-bridge")
- *     RealtimePriority  REG_DWORD  SCHED_FIFO priority of the callback thread,
- *                                  0 = leave it alone (default 70, below
- *                                  PipeWire's data loop)
+ * Entries: the plain one, HKLM\Software\ASIO\PipeWire ASIO Bridge with
+ * CLSID_PipeWireAsioBridge, attaches to the node its settings name. Each
+ * named one, HKLM\Software\ASIO\PipeWire ASIO Bridge (<node>), made by
+ * `asio-bridge-register --node <node>`, has a CLSID of its own (see there
+ * for how it is derived from the node name) served by this same DLL, and a
+ * value Node naming the node it always attaches to.
+ *
+ * Settings, per entry, read at init():
+ *   HKCU\Software\ASIO\<entry>, e.g. ...\PipeWire ASIO Bridge (asio-bridge-b)
+ *     Node                REG_SZ     the plain entry only: bridge node to attach
+ *                                    to (default "asio-bridge")
+ *     RealtimePriority    REG_DWORD  SCHED_FIFO priority of the callback thread,
+ *                                    0 = leave it alone (default 70, below
+ *                                    PipeWire's data loop)
  *     PreferredBufferSize REG_DWORD  getBufferSize's preferred size (default
- *                                  256), brought into the bridge's limits;
- *                                  0 = the graph's current quantum
- *   Environment variables ASIO_BRIDGE_NODE, ASIO_BRIDGE_RT_PRIORITY and
- *   ASIO_BRIDGE_BUFFER_SIZE override the registry.
+ *                                    256), brought into the bridge's limits;
+ *                                    0 = the graph's current quantum
+ *   Environment variables ASIO_BRIDGE_NODE (the plain entry only),
+ *   ASIO_BRIDGE_RT_PRIORITY and ASIO_BRIDGE_BUFFER_SIZE override the registry.
  */
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
@@ -37,6 +45,7 @@
 #define CLSID_STRING "{30BDA4F2-FA0B-4E4E-9E6E-A34A232013F2}"
 #define DEFAULT_RT_PRIORITY 70
 #define DEFAULT_BUFFER_SIZE 256 /* a musician who picks ASIO wants low latency */
+#define ENTRY_LEN (sizeof(DRIVER_NAME " ()") + ASIO_BRIDGE_NAME_LEN) /* a key under Software\ASIO */
 #define WAIT_MS 100      /* the callback thread re-checks `stopping` this often */
 #define STOP_TIMEOUT_MS 2000
 #define QUANTUM_SWITCH_MS 1000 /* how long createBuffers waits for the graph */
@@ -107,6 +116,10 @@ struct driver {
 	LONG refs;                   /* the host's COM references */
 	LONG holds;                  /* see above */
 	CRITICAL_SECTION lock;       /* see above */
+
+	GUID clsid;                  /* the entry's, which hosts also ask for as the IID */
+	char entry[ENTRY_LEN];       /* its key under Software\ASIO */
+	char entry_node[ASIO_BRIDGE_NAME_LEN]; /* the node a named entry names; "" for the plain one */
 
 	uint64_t session;            /* 0 until init attached */
 	struct asio_bridge_shm *shm; /* the node's shared memory */
@@ -248,15 +261,18 @@ static void predict_latencies(struct driver *d, uint32_t frames, int32_t *input,
 
 static void read_settings(struct driver *d, char *node, DWORD node_size)
 {
-	HKEY key;
+	char path[sizeof("Software\\ASIO\\") + ENTRY_LEN], env[ASIO_BRIDGE_NAME_LEN];
 	DWORD size = node_size, value, value_size, type;
-	char env[ASIO_BRIDGE_NAME_LEN];
+	HKEY key;
 
-	lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
+	lstrcpynA(node, d->entry_node[0] ? d->entry_node : ASIO_BRIDGE_DEFAULT_NODE, node_size);
 	d->rt_priority = DEFAULT_RT_PRIORITY;
 	d->preferred_size = DEFAULT_BUFFER_SIZE;
-	if (!RegOpenKeyExA(HKEY_CURRENT_USER, SETTINGS_KEY, 0, KEY_READ, &key)) {
-		if (RegQueryValueExA(key, "Node", NULL, &type, (BYTE *)node, &size) || type != REG_SZ || size <= 1)
+	snprintf(path, sizeof(path), "Software\\ASIO\\%s", d->entry);
+	if (!RegOpenKeyExA(HKEY_CURRENT_USER, path, 0, KEY_READ, &key)) {
+		/* A named entry's node is its name: never another's. */
+		if (!d->entry_node[0]
+		    && (RegQueryValueExA(key, "Node", NULL, &type, (BYTE *)node, &size) || type != REG_SZ || size <= 1))
 			lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
 		node[node_size - 1] = 0;
 		value_size = sizeof(value);
@@ -268,7 +284,7 @@ static void read_settings(struct driver *d, char *node, DWORD node_size)
 		RegCloseKey(key);
 	}
 	size = GetEnvironmentVariableA("ASIO_BRIDGE_NODE", env, sizeof(env));
-	if (size > 0 && size < sizeof(env))
+	if (!d->entry_node[0] && size > 0 && size < sizeof(env))
 		lstrcpynA(node, env, node_size);
 	size = GetEnvironmentVariableA("ASIO_BRIDGE_RT_PRIORITY", env, sizeof(env));
 	if (size > 0 && size < sizeof(env))
@@ -413,7 +429,7 @@ static long drv_QueryInterface(IASIO *iface, const void *riid, void **out)
 {
 	if (!out)
 		return E_POINTER;
-	if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &CLSID_PipeWireAsioBridge)) {
+	if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &impl(iface)->clsid)) {
 		*out = iface;
 		iface->lpVtbl->AddRef(iface);
 		return S_OK;
@@ -533,11 +549,21 @@ static ASIOBool do_init(IASIO *iface, void *sys_handle)
 	return TRUE;
 }
 
+/* At most 31 characters: the entry's name where it fits, and for a named
+ * entry always the end of the node's name, which tells them apart. */
 static void drv_getDriverName(IASIO *iface, char *name)
 {
-	(void)iface;
-	if (name)
+	const struct driver *d = impl(iface);
+	const char *node = d->entry_node;
+	size_t n = strlen(node);
+	if (!name)
+		return;
+	if (!node[0])
 		lstrcpynA(name, DRIVER_NAME, 32);
+	else if (n <= 31 - strlen("PipeWire ASIO "))
+		snprintf(name, 32, "PipeWire ASIO %s", node);
+	else
+		snprintf(name, 32, "PW ASIO ~%s", node + n - (31 - strlen("PW ASIO ~")));
 }
 
 static int32_t drv_getDriverVersion(IASIO *iface)
@@ -1015,24 +1041,54 @@ static const IASIOVtbl driver_vtbl = {
 
 /* ---- class factory and registration ------------------------------------ */
 
+/* One per DllGetClassObject: the entry whose CLSID the host asked for. */
+struct factory {
+	IClassFactory iface;
+	LONG refs;
+	GUID clsid;
+	char entry[ENTRY_LEN];
+	char node[ASIO_BRIDGE_NAME_LEN];
+};
+
+static struct factory *factory_impl(IClassFactory *iface)
+{
+	return CONTAINING_RECORD(iface, struct factory, iface);
+}
+
 static HRESULT WINAPI cf_QueryInterface(IClassFactory *iface, REFIID riid, void **out)
 {
+	if (!out)
+		return E_POINTER;
 	if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &IID_IClassFactory)) {
 		*out = iface;
+		iface->lpVtbl->AddRef(iface);
 		return S_OK;
 	}
 	*out = NULL;
 	return E_NOINTERFACE;
 }
 
-static ULONG WINAPI cf_AddRef(IClassFactory *iface) { (void)iface; return 2; }
-static ULONG WINAPI cf_Release(IClassFactory *iface) { (void)iface; return 1; }
+static ULONG WINAPI cf_AddRef(IClassFactory *iface)
+{
+	return InterlockedIncrement(&factory_impl(iface)->refs);
+}
+
+static ULONG WINAPI cf_Release(IClassFactory *iface)
+{
+	struct factory *f = factory_impl(iface);
+	LONG refs = InterlockedDecrement(&f->refs);
+	if (refs == 0) {
+		HeapFree(GetProcessHeap(), 0, f);
+		InterlockedDecrement(&object_count);
+	}
+	return refs;
+}
 
 static HRESULT WINAPI cf_CreateInstance(IClassFactory *iface, IUnknown *outer, REFIID riid, void **out)
 {
+	const struct factory *f = factory_impl(iface);
 	struct driver *d;
 	HRESULT hr;
-	(void)iface;
 	if (!out)
 		return E_POINTER;
 	*out = NULL;
@@ -1043,6 +1099,9 @@ static HRESULT WINAPI cf_CreateInstance(IClassFactory *iface, IUnknown *outer, R
 	d->iface.lpVtbl = &driver_vtbl;
 	d->refs = 1;
 	d->holds = 1;
+	d->clsid = f->clsid;
+	lstrcpynA(d->entry, f->entry, sizeof(d->entry));
+	lstrcpynA(d->entry_node, f->node, sizeof(d->entry_node));
 	InitializeCriticalSection(&d->lock);
 	set_error(d, "init() has not been called");
 	InterlockedIncrement(&object_count);
@@ -1061,13 +1120,68 @@ static HRESULT WINAPI cf_LockServer(IClassFactory *iface, BOOL lock)
 static IClassFactoryVtbl factory_vtbl = {
 	cf_QueryInterface, cf_AddRef, cf_Release, cf_CreateInstance, cf_LockServer,
 };
-static IClassFactory factory = { &factory_vtbl };
+
+static void guid_string(REFCLSID g, char out[39])
+{
+	snprintf(out, 39, "{%08lX-%04X-%04X-%02X%02X-%02X%02X%02X%02X%02X%02X}", (unsigned long)g->Data1,
+			g->Data2, g->Data3, g->Data4[0], g->Data4[1], g->Data4[2], g->Data4[3],
+			g->Data4[4], g->Data4[5], g->Data4[6], g->Data4[7]);
+}
+
+/* The named entry registered with `clsid`: a key HKLM\Software\ASIO\
+ * PipeWire ASIO Bridge* whose CLSID is it and whose Node names a node. */
+static BOOL find_entry(REFCLSID clsid, struct factory *f)
+{
+	char want[39], name[256], value[39];
+	DWORD i, size, type;
+	HKEY asio, key;
+	LONG res;
+	BOOL found = FALSE;
+
+	guid_string(clsid, want);
+	if (RegOpenKeyExA(HKEY_LOCAL_MACHINE, "Software\\ASIO", 0, KEY_READ, &asio))
+		return FALSE;
+	/* Other drivers' keys may have longer names: skipped, not the end. */
+	for (i = 0; !found && (res = RegEnumKeyA(asio, i, name, sizeof(name))) != ERROR_NO_MORE_ITEMS; i++) {
+		if (res || strlen(name) >= ENTRY_LEN || strncmp(name, DRIVER_NAME, strlen(DRIVER_NAME))
+		    || RegOpenKeyExA(asio, name, 0, KEY_READ, &key))
+			continue;
+		size = sizeof(value);
+		if (!RegQueryValueExA(key, "CLSID", NULL, &type, (BYTE *)value, &size) && type == REG_SZ
+		    && size == sizeof(value) && !lstrcmpiA(value, want)) {
+			size = sizeof(f->node);
+			found = !RegQueryValueExA(key, "Node", NULL, &type, (BYTE *)f->node, &size) && type == REG_SZ
+					&& size > 1 && size <= sizeof(f->node) && !f->node[size - 1];
+			lstrcpynA(f->entry, name, sizeof(f->entry));
+		}
+		RegCloseKey(key);
+	}
+	RegCloseKey(asio);
+	return found;
+}
 
 HRESULT WINAPI DllGetClassObject(REFCLSID clsid, REFIID riid, void **out)
 {
-	if (!IsEqualGUID(clsid, &CLSID_PipeWireAsioBridge))
+	struct factory *f;
+	HRESULT hr;
+	if (!out)
+		return E_POINTER;
+	*out = NULL;
+	if (!(f = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof(*f))))
+		return E_OUTOFMEMORY;
+	f->iface.lpVtbl = &factory_vtbl;
+	f->refs = 1;
+	f->clsid = *clsid;
+	InterlockedIncrement(&object_count);
+	if (IsEqualGUID(clsid, &CLSID_PipeWireAsioBridge))
+		lstrcpynA(f->entry, DRIVER_NAME, sizeof(f->entry));
+	else if (!find_entry(clsid, f)) {
+		cf_Release(&f->iface);
 		return CLASS_E_CLASSNOTAVAILABLE;
-	return cf_QueryInterface(&factory, riid, out);
+	}
+	hr = cf_QueryInterface(&f->iface, riid, out);
+	cf_Release(&f->iface);
+	return hr;
 }
 
 HRESULT WINAPI DllCanUnloadNow(void)

@@ -31,6 +31,23 @@ fn bridge() -> Daemon {
     Daemon::start("driver", &[("60-asio-bridge.conf", BRIDGE_OBJECT)])
 }
 
+/// `BRIDGE_OBJECT` and a second bridge, `asio-bridge-b`, with 4 channels
+/// each way.
+fn two_bridges() -> Daemon {
+    let second = BRIDGE_OBJECT
+        .replace("node.name = asio-bridge", "node.name = asio-bridge-b")
+        .replace("asio.inputs = 2", "asio.inputs = 4")
+        .replace("asio.outputs = 2", "asio.outputs = 4");
+    Daemon::start("two", &[("60-asio-bridge.conf", BRIDGE_OBJECT), ("61-asio-bridge-b.conf", &second)])
+}
+
+/// Runs the staged register script in the prefix with `args`.
+fn register(prefix: &Prefix, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(asio_bridge_tests::stage().join("bin/asio-bridge-register"));
+    cmd.args(args).env("WINEPREFIX", &prefix.path).env_remove("WINEDLLPATH").env_remove("DISPLAY");
+    run_with_timeout(&mut cmd, Duration::from_secs(120))
+}
+
 fn reg_add(prefix: &Prefix, key: &str, name: &str, value: u32) {
     let out = run_with_timeout(
         prefix.wine().args(["reg", "add", key, "/v", name, "/t", "REG_DWORD", "/d", &value.to_string(), "/f"]),
@@ -272,4 +289,85 @@ fn the_preferred_buffer_size_is_a_setting() {
     let (r, out) = prefix.host(&["run", "--seconds", "1"], Duration::from_secs(60));
     assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(r.num("buffer_size"), 64.0, "{}", output_text(&out));
+}
+
+/// Two bridges in one daemon, each its own driver in one prefix: the plain
+/// entry attaches to `asio-bridge`, `asio-bridge-register --node
+/// asio-bridge-b` adds an entry with a CLSID of its own that attaches to
+/// `asio-bridge-b`, with settings of its own. Two hosts run at once, each
+/// on its own bridge, both bit-exact; unregistering the second entry
+/// leaves the first.
+#[test]
+fn two_bridges_are_two_drivers_and_two_hosts_run_at_once() {
+    let daemon = two_bridges();
+    for node in ["asio-bridge", "asio-bridge-b"] {
+        daemon.node(node);
+        daemon.link(&format!("{node}:out_1"), &format!("{node}:in_1"));
+    }
+    daemon.force_quantum(256);
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let entry = "PipeWire ASIO Bridge (asio-bridge-b)";
+    let out = register(&prefix, &["--node", "asio-bridge-b"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&format!("{entry} registered")), "{}", output_text(&out));
+    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
+    let text = String::from_utf8_lossy(&asio.stdout);
+    // The documented scheme: FNV-1a of the node name into the base CLSID.
+    let clsid = "{30BDA4F2-FA0B-4E4E-A8B0-3623C09DC868}";
+    assert!(text.contains(entry) && text.contains(clsid) && text.contains("{30BDA4F2-FA0B-4E4E-9E6E-A34A232013F2}"), "{}", output_text(&asio));
+
+    let info = |driver: &str| {
+        let (r, out) = prefix.host(&["--driver", driver, "info"], Duration::from_secs(60));
+        assert!(out.status.success(), "{driver}: {}", output_text(&out));
+        r
+    };
+    let plain = info("PipeWire ASIO Bridge");
+    let b = info(entry);
+    assert_eq!((plain.str("driver_name"), plain.num("inputs")), ("PipeWire ASIO Bridge", 2.0), "{plain:?}");
+    assert_eq!((b.str("driver_name"), b.num("inputs")), ("PipeWire ASIO asio-bridge-b", 4.0), "{b:?}");
+    // The plain entry's Node setting and ASIO_BRIDGE_NODE do not move the named entry.
+    let (r, out) = {
+        let mut cmd = prefix.wine();
+        cmd.env("ASIO_BRIDGE_NODE", "asio-bridge").arg(asio_bridge_tests::stage().join("bin/asio-host.exe")).args(["--driver", entry, "info"]);
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+        (report(&out.stdout), out)
+    };
+    assert_eq!(r.num("inputs"), 4.0, "{}", output_text(&out));
+    // Settings per entry.
+    reg_add(&prefix, &format!(r"HKCU\Software\ASIO\{entry}"), "PreferredBufferSize", 128);
+    assert_eq!(info(entry).num("buffer_preferred"), 128.0);
+    assert_eq!(info("PipeWire ASIO Bridge").num("buffer_preferred"), 256.0);
+
+    // Both at once, each on its own bridge.
+    let spawn = |driver: &str, buffer: &str| {
+        prefix
+            .wine()
+            .arg(asio_bridge_tests::stage().join("bin/asio-host.exe"))
+            .args(["--driver", driver, "run", "--loopback", "--buffer", buffer, "--seconds", "4"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let hosts = [spawn("PipeWire ASIO Bridge", "256"), spawn(entry, "128")];
+    for (host, buffer) in hosts.into_iter().zip([256.0, 128.0]) {
+        let out = host.wait_with_output().unwrap();
+        let (r, ctx) = (report(&out.stdout), output_text(&out));
+        println!("{ctx}");
+        assert!(out.status.success(), "{ctx}");
+        assert_eq!(r.num("buffer_size"), buffer, "{ctx}");
+        assert_eq!((r.num("loopback_mismatches"), r.num("loopback_dropouts"), r.num("loopback_latency_shifts")), (0.0, 0.0, 0.0), "{ctx}");
+        assert!(r.num("loopback_locked_samples") > 2.0 * 48000.0, "{ctx}");
+        assert_eq!(r.num("loopback_offset"), r.num("input_latency") + r.num("output_latency") + 256.0, "{ctx}");
+    }
+
+    let out = register(&prefix, &["--unregister", "--node", "asio-bridge-b"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
+    let text = String::from_utf8_lossy(&asio.stdout);
+    assert!(!text.contains(entry) && text.contains("PipeWire ASIO Bridge"), "{}", output_text(&asio));
+    let clsid_key = prefix.reg_query(&format!(r"HKCR\CLSID\{clsid}"));
+    assert!(!clsid_key.status.success(), "{}", output_text(&clsid_key));
+    let (r, out) = prefix.host(&["--driver", entry, "info"], Duration::from_secs(60));
+    assert_eq!(r.num("driver_found"), 0.0, "{}", output_text(&out));
+    assert_eq!(info("PipeWire ASIO Bridge").num("inputs"), 2.0);
 }
