@@ -43,6 +43,8 @@ static const char usage[] =
 	"     --on-reset HOW  reopen (default, as above), fatal (close the stream\n"
 	"                  and end the run, as RtAudio does) or ignore (as\n"
 	"                  PortAudio does)\n"
+	"                  On kAsioLatenciesChanged the host asks getLatencies\n"
+	"                  again; the phase lines report the latest.\n"
 	"  sweep           run --loopback for each buffer size at each rate\n"
 	"     --buffers LIST  comma-separated sizes (default 32,64,128,256,512,1024)\n"
 	"     --rates LIST    comma-separated rates (default 44100,48000,96000)\n"
