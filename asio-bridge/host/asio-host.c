@@ -56,7 +56,9 @@ static const char usage[] =
 	"                  disposeBuffers, AddRef/Release at random while the\n"
 	"                  callback stops and disposes from inside; each round's\n"
 	"                  last Release comes while running, from inside the\n"
-	"                  callback, or after a stop from inside it\n"
+	"                  callback, or after a stop from inside it.\n"
+	"                  Its buffer size is the graph's quantum (the driver's\n"
+	"                  ASIO_BRIDGE_BUFFER_SIZE=0) unless that is set.\n"
 	"Exit status: 0 all checks passed, 1 a check failed, 2 no driver or init\n"
 	"failed, 3 the driver hung.\n";
 
@@ -841,6 +843,11 @@ static int cmd_hammer(const char *driver, double seconds, int n_threads)
 
 	if (n_threads < 1 || n_threads > 16)
 		n_threads = 4;
+	/* Many rounds, each with many callbacks: the hammer takes the graph's
+	 * own quantum (the driver's PreferredBufferSize 0), which createBuffers
+	 * never waits for, unless told otherwise. */
+	if (!GetEnvironmentVariableA("ASIO_BRIDGE_BUFFER_SIZE", NULL, 0))
+		SetEnvironmentVariableA("ASIO_BRIDGE_BUFFER_SIZE", "0");
 	quiet = TRUE;
 	while (GetTickCount() - start < (DWORD)(seconds * 1000)) {
 		LONG before, end = rounds % 3;
