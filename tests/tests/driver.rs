@@ -48,9 +48,16 @@ fn register(prefix: &Prefix, args: &[&str]) -> std::process::Output {
     run_with_timeout(&mut cmd, Duration::from_secs(120))
 }
 
+/// `reg query KEY /s` in the registry's 64-bit view, the driver's and
+/// the DAWs': where wine32 is installed, `wine reg` runs 32-bit and would
+/// look in Wow6432Node.
+fn reg_query(prefix: &Prefix, key: &str) -> std::process::Output {
+    run_with_timeout(prefix.wine().args(["reg", "query", key, "/s", "/reg:64"]), Duration::from_secs(60))
+}
+
 fn reg_add(prefix: &Prefix, key: &str, name: &str, value: u32) {
     let out = run_with_timeout(
-        prefix.wine().args(["reg", "add", key, "/v", name, "/t", "REG_DWORD", "/d", &value.to_string(), "/f"]),
+        prefix.wine().args(["reg", "add", key, "/v", name, "/t", "REG_DWORD", "/d", &value.to_string(), "/f", "/reg:64"]),
         Duration::from_secs(60),
     );
     assert!(out.status.success(), "{}", output_text(&out));
@@ -60,14 +67,14 @@ fn reg_add(prefix: &Prefix, key: &str, name: &str, value: u32) {
 fn the_register_script_registers_and_unregisters_the_driver_with_regsvr32() {
     let daemon = bridge();
     let prefix = Prefix::create(&daemon.dir, &daemon);
-    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
+    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
     let text = String::from_utf8_lossy(&asio.stdout);
     assert!(text.contains("PipeWire ASIO Bridge") && text.contains("CLSID") && text.contains("Description"), "{}", output_text(&asio));
     let mut unregister = std::process::Command::new(asio_bridge_tests::stage().join("bin/asio-bridge-register"));
     unregister.arg("--unregister").env("WINEPREFIX", &prefix.path).env_remove("WINEDLLPATH");
     let out = run_with_timeout(&mut unregister, Duration::from_secs(60));
     assert!(out.status.success(), "{}", output_text(&out));
-    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
+    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
     assert!(!String::from_utf8_lossy(&asio.stdout).contains("PipeWire ASIO Bridge"), "{}", output_text(&asio));
     let (r, out) = prefix.host(&["info"], Duration::from_secs(60));
     assert_eq!(r.num("driver_found"), 0.0, "{}", output_text(&out));
@@ -234,7 +241,7 @@ fn the_bridge_node_is_chosen_by_environment_or_registry() {
     assert_eq!(inputs(None), "2");
     assert_eq!(inputs(Some("asio-bridge-8x8")), "8");
     let key = r"HKCU\Software\ASIO\PipeWire ASIO Bridge";
-    let out = run_with_timeout(prefix.wine().args(["reg", "add", key, "/v", "Node", "/t", "REG_SZ", "/d", "asio-bridge-8x8", "/f"]), Duration::from_secs(60));
+    let out = run_with_timeout(prefix.wine().args(["reg", "add", key, "/v", "Node", "/t", "REG_SZ", "/d", "asio-bridge-8x8", "/f", "/reg:64"]), Duration::from_secs(60));
     assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(inputs(None), "8");
     assert_eq!(inputs(Some("asio-bridge")), "2", "the environment overrides the registry");
@@ -309,7 +316,7 @@ fn two_bridges_are_two_drivers_and_two_hosts_run_at_once() {
     let entry = "PipeWire ASIO Bridge (asio-bridge-b)";
     let out = register(&prefix, &["--node", "asio-bridge-b"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&format!("{entry} registered")), "{}", output_text(&out));
-    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
+    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
     let text = String::from_utf8_lossy(&asio.stdout);
     // The documented scheme: FNV-1a of the node name into the base CLSID.
     let clsid = "{30BDA4F2-FA0B-4E4E-A8B0-3623C09DC868}";
@@ -362,10 +369,10 @@ fn two_bridges_are_two_drivers_and_two_hosts_run_at_once() {
 
     let out = register(&prefix, &["--unregister", "--node", "asio-bridge-b"]);
     assert!(out.status.success(), "{}", output_text(&out));
-    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
+    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
     let text = String::from_utf8_lossy(&asio.stdout);
     assert!(!text.contains(entry) && text.contains("PipeWire ASIO Bridge"), "{}", output_text(&asio));
-    let clsid_key = prefix.reg_query(&format!(r"HKCR\CLSID\{clsid}"));
+    let clsid_key = reg_query(&prefix, &format!(r"HKCR\CLSID\{clsid}"));
     assert!(!clsid_key.status.success(), "{}", output_text(&clsid_key));
     let (r, out) = prefix.host(&["--driver", entry, "info"], Duration::from_secs(60));
     assert_eq!(r.num("driver_found"), 0.0, "{}", output_text(&out));
