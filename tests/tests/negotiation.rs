@@ -207,8 +207,9 @@ fn a_quantum_forced_from_outside_keeps_the_hosts_buffer_size() {
 /// exactly once to reset, and told sampleRateDidChange. A host that
 /// re-opens (a DAW) does so once, one that treats the reset as fatal
 /// (RtAudio) ends its stream, one that ignores it (PortAudio) re-opens its
-/// buffers for the new rate. PipeWire's reconfiguration costs at most one
-/// quantum.
+/// buffers for the new rate. PipeWire's reconfiguration costs silence
+/// before the driver sees the new rate: one quantum (512) in 7 of 8 runs
+/// here, two once on a loaded 2-CPU VM (12 overloads in that run).
 #[test]
 fn outside_quantum_and_rate_changes_reach_the_host_and_never_corrupt_audio() {
     let daemon = daemon("outside");
@@ -247,7 +248,7 @@ fn outside_quantum_and_rate_changes_reach_the_host_and_never_corrupt_audio() {
             && (r.num("buffer_size"), r.num("sample_rate")) == (256.0, rate)
             && r.num("latency_changes") == latency_changes
             && phases[0].get("buffer") == Some(&256)
-            && phases[0].get("dropouts").is_some_and(|&d| d <= growth_silence + 512)
+            && phases[0].get("dropouts").is_some_and(|&d| d <= growth_silence + 2 * 512)
             && exact(&phases[0])
             && (closed == 1.0 || (phases[1].get("dropouts") == Some(&0) && exact(&phases[1])));
         if !ok {
