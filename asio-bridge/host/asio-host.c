@@ -43,6 +43,8 @@ static const char usage[] =
 	"     --on-reset HOW  reopen (default, as above), fatal (close the stream\n"
 	"                  and end the run, as RtAudio does) or ignore (as\n"
 	"                  PortAudio does)\n"
+	"                  On kAsioLatenciesChanged the host asks getLatencies\n"
+	"                  again; the phase lines report the latest.\n"
 	"  sweep           run --loopback for each buffer size at each rate\n"
 	"     --buffers LIST  comma-separated sizes (default 32,64,128,256,512,1024)\n"
 	"     --rates LIST    comma-separated rates (default 44100,48000,96000)\n"
@@ -54,7 +56,9 @@ static const char usage[] =
 	"                  disposeBuffers, AddRef/Release at random while the\n"
 	"                  callback stops and disposes from inside; each round's\n"
 	"                  last Release comes while running, from inside the\n"
-	"                  callback, or after a stop from inside it\n"
+	"                  callback, or after a stop from inside it.\n"
+	"                  Its buffer size is the graph's quantum (the driver's\n"
+	"                  ASIO_BRIDGE_BUFFER_SIZE=0) unless that is set.\n"
 	"Exit status: 0 all checks passed, 1 a check failed, 2 no driver or init\n"
 	"failed, 3 the driver hung.\n";
 
@@ -464,7 +468,6 @@ enum on_reset { RESET_REOPEN, RESET_FATAL, RESET_IGNORE };
  * `deadline` (a GetTickCount value) passes. */
 static BOOL reopen_driver(const char *driver, DWORD deadline, LONG *init_failures, char *error)
 {
-	close_buffers();
 	asio->lpVtbl->Release(asio);
 	asio = NULL;
 	quiet = TRUE;
@@ -486,7 +489,7 @@ static BOOL reopen_driver(const char *driver, DWORD deadline, LONG *init_failure
 static int cmd_run(const char *driver, double seconds, int32_t buffer, double rate, BOOL timeinfo, enum on_reset on_reset)
 {
 	int32_t min, max, pref, gran, lin = -1, lout = -1, i;
-	LONG reopens = 0, resets_handled = 0, init_failures = 0, total_callbacks = 0;
+	LONG reopens = 0, resets_handled = 0, init_failures = 0, total_callbacks = 0, latency_changes_seen = 0;
 	ASIOError err;
 	double expected;
 	DWORD start, end, reset_tick = 0;
@@ -510,20 +513,33 @@ static int cmd_run(const char *driver, double seconds, int32_t buffer, double ra
 	start = GetTickCount();
 	end = start + (DWORD)(seconds * 1000);
 	while ((LONG)(GetTickCount() - end) < 0) {
+		BOOL reset;
 		Sleep(10);
 		if (awaiting && rec.callbacks > 0) {
 			/* Printed as it happens: the tests time it. */
 			printf("reset_%ld_resumed_ms=%lu\n", resets_handled, (unsigned long)(GetTickCount() - reset_tick));
 			awaiting = FALSE;
 		}
-		if (rec.reset_pending && on_reset != RESET_IGNORE) {
+		if (rec.latency_changes != latency_changes_seen) {
+			/* As a DAW does on kAsioLatenciesChanged: asks again. */
+			latency_changes_seen = rec.latency_changes;
+			asio->lpVtbl->getLatencies(asio, &lin, &lout);
+			rec.latency_out = lout;
+		}
+		if (!rec.reopen && !(rec.reset_pending && on_reset != RESET_IGNORE))
+			continue;
+		/* No callback after this: whatever the driver said in the last
+		 * one has arrived, so a reset and a new rate told together make
+		 * one re-open. */
+		close_buffers();
+		reset = rec.reset_pending && on_reset != RESET_IGNORE;
+		total_callbacks += rec.callbacks;
+		end_phase(reopens, lin, lout);
+		if (reset) {
 			InterlockedExchange(&rec.reset_pending, 0);
 			printf("reset_%ld_at_ms=%lu\n", resets_handled + 1, (unsigned long)(GetTickCount() - start));
-			total_callbacks += rec.callbacks;
-			end_phase(reopens, lin, lout);
 			if (on_reset == RESET_FATAL) {
 				/* As RtAudio does: the stream is over. */
-				close_buffers();
 				asio->lpVtbl->Release(asio);
 				asio = NULL;
 				closed = TRUE;
@@ -544,21 +560,18 @@ static int cmd_run(const char *driver, double seconds, int32_t buffer, double ra
 				failed = TRUE;
 				break;
 			}
+			latency_changes_seen = rec.latency_changes;
 			awaiting = TRUE;
 			continue;
 		}
-		if (!rec.reopen)
-			continue;
 		/* What a DAW does on kAsioBufferSizeChange or a new rate. */
-		close_buffers();
-		total_callbacks += rec.callbacks;
-		end_phase(reopens, lin, lout);
 		asio->lpVtbl->getBufferSize(asio, &min, &max, &pref, &gran);
 		reopens++;
 		if ((err = open_buffers(pref, &lin, &lout)) != ASE_OK) {
 			printf("reopen=%d\n", (int)err);
 			return 1;
 		}
+		latency_changes_seen = rec.latency_changes;
 	}
 	if (!closed && !failed) {
 		close_buffers();
@@ -829,6 +842,11 @@ static int cmd_hammer(const char *driver, double seconds, int n_threads)
 
 	if (n_threads < 1 || n_threads > 16)
 		n_threads = 4;
+	/* Many rounds, each with many callbacks: the hammer takes the graph's
+	 * own quantum (the driver's PreferredBufferSize 0), which createBuffers
+	 * never waits for, unless told otherwise. */
+	if (!GetEnvironmentVariableA("ASIO_BRIDGE_BUFFER_SIZE", NULL, 0))
+		SetEnvironmentVariableA("ASIO_BRIDGE_BUFFER_SIZE", "0");
 	quiet = TRUE;
 	while (GetTickCount() - start < (DWORD)(seconds * 1000)) {
 		LONG before, end = rounds % 3;

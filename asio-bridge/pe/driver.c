@@ -10,14 +10,25 @@
  * and calls the host. See unixlib.h for what the unix half does and
  * include/asio-bridge.h for the protocol.
  *
- * Settings, read at init():
- *   HKCU\Software\ASIO\PipeWire ASIO Bridge
- *     Node              REG_SZ     bridge node to attach to (default "asio-bridge")
- *     RealtimePriority  REG_DWORD  SCHED_FIFO priority of the callback thread,
- *                                  0 = leave it alone (default 70, below
- *                                  PipeWire's data loop)
- *   Environment variables ASIO_BRIDGE_NODE and ASIO_BRIDGE_RT_PRIORITY
- *   override the registry.
+ * Entries: the plain one, HKLM\Software\ASIO\PipeWire ASIO Bridge with
+ * CLSID_PipeWireAsioBridge, attaches to the node its settings name. Each
+ * named one, HKLM\Software\ASIO\PipeWire ASIO Bridge (<node>), made by
+ * `asio-bridge-register --node <node>`, has a CLSID of its own (see there
+ * for how it is derived from the node name) served by this same DLL, and a
+ * value Node naming the node it always attaches to.
+ *
+ * Settings, per entry, read at init():
+ *   HKCU\Software\ASIO\<entry>, e.g. ...\PipeWire ASIO Bridge (asio-bridge-b)
+ *     Node                REG_SZ     the plain entry only: bridge node to attach
+ *                                    to (default "asio-bridge")
+ *     RealtimePriority    REG_DWORD  SCHED_FIFO priority of the callback thread,
+ *                                    0 = leave it alone (default 70, below
+ *                                    PipeWire's data loop)
+ *     PreferredBufferSize REG_DWORD  getBufferSize's preferred size (default
+ *                                    256), brought into the bridge's limits;
+ *                                    0 = the graph's current quantum
+ *   Environment variables ASIO_BRIDGE_NODE (the plain entry only),
+ *   ASIO_BRIDGE_RT_PRIORITY and ASIO_BRIDGE_BUFFER_SIZE override the registry.
  */
 #define WIN32_LEAN_AND_MEAN
 #include <windows.h>
@@ -31,9 +42,10 @@
 
 #define DRIVER_NAME "PipeWire ASIO Bridge"
 #define DRIVER_VERSION 1
-#define SETTINGS_KEY "Software\\ASIO\\" DRIVER_NAME
 #define CLSID_STRING "{30BDA4F2-FA0B-4E4E-9E6E-A34A232013F2}"
 #define DEFAULT_RT_PRIORITY 70
+#define DEFAULT_BUFFER_SIZE 256 /* a musician who picks ASIO wants low latency */
+#define ENTRY_LEN (sizeof(DRIVER_NAME " ()") + ASIO_BRIDGE_NAME_LEN) /* a key under Software\ASIO */
 #define WAIT_MS 100      /* the callback thread re-checks `stopping` this often */
 #define STOP_TIMEOUT_MS 2000
 #define QUANTUM_SWITCH_MS 1000 /* how long createBuffers waits for the graph */
@@ -105,12 +117,17 @@ struct driver {
 	LONG holds;                  /* see above */
 	CRITICAL_SECTION lock;       /* see above */
 
+	GUID clsid;                  /* the entry's, which hosts also ask for as the IID */
+	char entry[ENTRY_LEN];       /* its key under Software\ASIO */
+	char entry_node[ASIO_BRIDGE_NAME_LEN]; /* the node a named entry names; "" for the plain one */
+
 	uint64_t session;            /* 0 until init attached */
 	struct asio_bridge_shm *shm; /* the node's shared memory */
 	char error[ASIO_BRIDGE_ERROR_LEN];
 	int rt_priority;
+	uint32_t preferred_size;     /* the setting; 0: the graph's quantum */
 
-	uint32_t requested_rate;     /* what setSampleRate asked the graph for */
+	volatile uint32_t requested_rate; /* what setSampleRate asked the graph for */
 
 	/* createBuffers .. disposeBuffers */
 	BOOL buffers;
@@ -130,7 +147,7 @@ struct driver {
 	uint64_t sample_position;    /* of the buffer being processed: exactly
 	                              * buffer_size more each callback */
 	uint64_t system_time;        /* ns, of the buffer being processed */
-	uint32_t late_seen, rate_seen, quantum_seen;
+	uint32_t late_seen, rate_seen;
 	volatile int32_t input_latency, output_latency; /* what getLatencies reports while running */
 	BOOL reset_sent;
 	ASIOTime time;
@@ -244,28 +261,64 @@ static void predict_latencies(struct driver *d, uint32_t frames, int32_t *input,
 	*output = p.output;
 }
 
-static void read_settings(char *node, DWORD node_size, int *priority)
-{
-	HKEY key;
-	DWORD size = node_size, value, value_size = sizeof(value), type;
-	char env[ASIO_BRIDGE_NAME_LEN];
+/* An entry's settings: the registry under its key, then the environment. */
+struct settings {
+	char node[ASIO_BRIDGE_NAME_LEN];
+	int rt_priority;
+	uint32_t preferred_size;
+};
 
-	lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
-	*priority = DEFAULT_RT_PRIORITY;
-	if (!RegOpenKeyExA(HKEY_CURRENT_USER, SETTINGS_KEY, 0, KEY_READ, &key)) {
-		if (RegQueryValueExA(key, "Node", NULL, &type, (BYTE *)node, &size) || type != REG_SZ || size <= 1)
+static void read_settings(const struct driver *d, struct settings *s)
+{
+	char path[sizeof("Software\\ASIO\\") + ENTRY_LEN], env[ASIO_BRIDGE_NAME_LEN];
+	char *node = s->node;
+	DWORD node_size = sizeof(s->node), size = node_size, value, value_size, type;
+	HKEY key;
+
+	lstrcpynA(node, d->entry_node[0] ? d->entry_node : ASIO_BRIDGE_DEFAULT_NODE, node_size);
+	s->rt_priority = DEFAULT_RT_PRIORITY;
+	s->preferred_size = DEFAULT_BUFFER_SIZE;
+	snprintf(path, sizeof(path), "Software\\ASIO\\%s", d->entry);
+	if (!RegOpenKeyExA(HKEY_CURRENT_USER, path, 0, KEY_READ, &key)) {
+		/* A named entry's node is its name: never another's. */
+		if (!d->entry_node[0]
+		    && (RegQueryValueExA(key, "Node", NULL, &type, (BYTE *)node, &size) || type != REG_SZ || size <= 1))
 			lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
 		node[node_size - 1] = 0;
+		value_size = sizeof(value);
 		if (!RegQueryValueExA(key, "RealtimePriority", NULL, &type, (BYTE *)&value, &value_size) && type == REG_DWORD)
-			*priority = (int)value;
+			s->rt_priority = (int)value;
+		value_size = sizeof(value);
+		if (!RegQueryValueExA(key, "PreferredBufferSize", NULL, &type, (BYTE *)&value, &value_size) && type == REG_DWORD)
+			s->preferred_size = value;
 		RegCloseKey(key);
 	}
 	size = GetEnvironmentVariableA("ASIO_BRIDGE_NODE", env, sizeof(env));
-	if (size > 0 && size < sizeof(env))
+	if (!d->entry_node[0] && size > 0 && size < sizeof(env))
 		lstrcpynA(node, env, node_size);
 	size = GetEnvironmentVariableA("ASIO_BRIDGE_RT_PRIORITY", env, sizeof(env));
 	if (size > 0 && size < sizeof(env))
-		*priority = atoi(env);
+		s->rt_priority = atoi(env);
+	size = GetEnvironmentVariableA("ASIO_BRIDGE_BUFFER_SIZE", env, sizeof(env));
+	if (size > 0 && size < sizeof(env))
+		s->preferred_size = (uint32_t)strtoul(env, NULL, 10);
+}
+
+/* The preferred buffer size: the setting, or the graph's `quantum` for 0,
+ * brought into [min, max] and, where the bridge allows only powers of two,
+ * down to one. */
+static int32_t preferred_size(const struct driver *d, uint32_t quantum)
+{
+	const struct asio_bridge_info *info = &d->shm->info;
+	uint32_t size = d->preferred_size ? d->preferred_size : quantum;
+	if (size > info->max_quantum)
+		size = info->max_quantum;
+	if (info->flags & ASIO_BRIDGE_INFO_POWER_OF_TWO)
+		while (size & (size - 1))
+			size &= size - 1;
+	if (size < info->min_quantum)
+		size = info->min_quantum;
+	return (int32_t)size;
 }
 
 /* ---- the callback thread ---------------------------------------------- */
@@ -290,7 +343,15 @@ static void request_reset(struct driver *d)
 	d->reset_sent = TRUE;
 }
 
-/* Tells the host what changed since the last buffer, the ASIO way. */
+/* Tells the host what changed since the last buffer, the ASIO way.
+ *
+ * A quantum the graph runs other than the host's buffer size (someone else
+ * holds it, or it is clamped) needs nothing from the host: the FIFOs keep
+ * its size, and what they add is reported as latency. The host is never
+ * asked to change its size or re-open for that: RtAudio treats a reset as
+ * the end of the stream, and a host that follows a size it did not choose
+ * is no better off. A rate the host did not ask for is different: the
+ * FIFOs cannot resample, so the host must re-open at the graph's rate. */
 static void notify_changes(struct driver *d, const struct asio_bridge_process_params *p)
 {
 	BOOL latencies = p->input_latency != (uint32_t)d->input_latency
@@ -301,9 +362,6 @@ static void notify_changes(struct driver *d, const struct asio_bridge_process_pa
 	if (d->system_time == 0) {
 		d->late_seen = p->late_cycles;
 		d->rate_seen = p->rate;
-		/* A graph that never ran the host's size (someone else holds the
-		 * quantum): ask the host to follow, where it can. */
-		d->quantum_seen = size_allowed(d, p->frames) ? (uint32_t)d->buffer_size : p->frames;
 	}
 	if (d->system_time != 0 && p->late_cycles != d->late_seen) {
 		/* The value (hosts ignore it) says how many cycles were late. */
@@ -314,16 +372,11 @@ static void notify_changes(struct driver *d, const struct asio_bridge_process_pa
 	}
 	if (p->rate != d->rate_seen) {
 		d->rate_seen = p->rate;
-		d->callbacks->sampleRateDidChange(p->rate);
+		/* The reset first: a host that re-opens for it has it pending
+		 * when sampleRateDidChange comes, and re-opens once. */
 		if (p->rate != d->requested_rate)
 			request_reset(d);
-	}
-	if (p->frames != d->quantum_seen) {
-		/* The FIFOs keep the audio whole; the host is asked to follow. */
-		d->quantum_seen = p->frames;
-		if (p->frames != (uint32_t)d->buffer_size
-		    && !(host_supports(d, kAsioBufferSizeChange) && host_message(d, kAsioBufferSizeChange, p->frames) == 1))
-			request_reset(d);
+		d->callbacks->sampleRateDidChange(p->rate);
 	}
 	if (latencies && d->system_time != 0 && host_supports(d, kAsioLatenciesChanged))
 		host_message(d, kAsioLatenciesChanged, 0);
@@ -386,7 +439,7 @@ static long drv_QueryInterface(IASIO *iface, const void *riid, void **out)
 {
 	if (!out)
 		return E_POINTER;
-	if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &CLSID_PipeWireAsioBridge)) {
+	if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &impl(iface)->clsid)) {
 		*out = iface;
 		iface->lpVtbl->AddRef(iface);
 		return S_OK;
@@ -482,6 +535,7 @@ static ASIOBool do_init(IASIO *iface, void *sys_handle)
 	struct driver *d = impl(iface);
 	struct asio_bridge_attach_params p = { 0 };
 	char node[ASIO_BRIDGE_NAME_LEN], exe[MAX_PATH], *base;
+	struct settings settings;
 
 	(void)sys_handle;
 	if (d->session)
@@ -491,7 +545,10 @@ static ASIOBool do_init(IASIO *iface, void *sys_handle)
 				"set to the bridge's Wine directory, or reinstall the bridge");
 		return FALSE;
 	}
-	read_settings(node, sizeof(node), &d->rt_priority);
+	read_settings(d, &settings);
+	lstrcpynA(node, settings.node, sizeof(node));
+	d->rt_priority = settings.rt_priority;
+	d->preferred_size = settings.preferred_size;
 	GetModuleFileNameA(NULL, exe, sizeof(exe));
 	base = strrchr(exe, '\\');
 	p.node = node;
@@ -506,11 +563,21 @@ static ASIOBool do_init(IASIO *iface, void *sys_handle)
 	return TRUE;
 }
 
+/* At most 31 characters: the entry's name where it fits, and for a named
+ * entry always the end of the node's name, which tells them apart. */
 static void drv_getDriverName(IASIO *iface, char *name)
 {
-	(void)iface;
-	if (name)
+	const struct driver *d = impl(iface);
+	const char *node = d->entry_node;
+	size_t n = strlen(node);
+	if (!name)
+		return;
+	if (!node[0])
 		lstrcpynA(name, DRIVER_NAME, 32);
+	else if (n <= 31 - strlen("PipeWire ASIO "))
+		snprintf(name, 32, "PipeWire ASIO %s", node);
+	else
+		snprintf(name, 32, "PW ASIO ~%s", node + n - (31 - strlen("PW ASIO ~")));
 }
 
 static int32_t drv_getDriverVersion(IASIO *iface)
@@ -641,8 +708,7 @@ static ASIOError do_getBufferSize(IASIO *iface, int32_t *min, int32_t *max, int3
 		return ASE_NoClock;
 	*min = d->shm->info.min_quantum;
 	*max = d->shm->info.max_quantum;
-	/* The graph's own quantum: choosing it changes nothing for the desktop. */
-	*preferred = size_allowed(d, quantum) ? (int32_t)quantum : *min;
+	*preferred = preferred_size(d, quantum);
 	*granularity = d->shm->info.flags & ASIO_BRIDGE_INFO_POWER_OF_TWO ? -1 : 1;
 	return ASE_OK;
 }
@@ -673,7 +739,7 @@ static ASIOError do_setSampleRate(IASIO *iface, ASIOSampleRate rate)
 {
 	struct driver *d = impl(iface);
 	char message[ASIO_BRIDGE_ERROR_LEN];
-	uint32_t r;
+	uint32_t r, previous;
 	if (!d->session)
 		return ASE_NotPresent;
 	/* 0 selects the external clock, which the graph always is. */
@@ -687,14 +753,18 @@ static ASIOError do_setSampleRate(IASIO *iface, ASIOSampleRate rate)
 		set_error(d, message);
 		return ASE_NoClock;
 	}
+	/* Known before the graph switches: a running callback thread takes the
+	 * new rate for the host's own, and asks for no reset. */
+	previous = d->requested_rate;
+	d->requested_rate = r;
 	request_clock(d, has_buffers(d) ? (uint32_t)d->buffer_size : 0, r);
 	if (!graph_reaches(d, 0, r, RATE_SWITCH_MS)) {
-		request_clock(d, has_buffers(d) ? (uint32_t)d->buffer_size : 0, d->requested_rate);
+		d->requested_rate = previous;
+		request_clock(d, has_buffers(d) ? (uint32_t)d->buffer_size : 0, previous);
 		snprintf(message, sizeof(message), "PipeWire did not switch to %u Hz: another program or the device holds the rate", r);
 		set_error(d, message);
 		return ASE_NoClock;
 	}
-	d->requested_rate = r;
 	return ASE_OK;
 }
 
@@ -855,11 +925,12 @@ static ASIOError do_controlPanel(IASIO *iface)
 {
 	struct driver *d = impl(iface);
 	struct panel_state state = { 0 };
-	int priority;
+	struct settings settings;
 
-	read_settings(state.node, sizeof(state.node), &priority);
-	state.rt_requested = d->session ? d->rt_priority : priority;
-	lstrcpynA(state.settings_key, SETTINGS_KEY, sizeof(state.settings_key));
+	read_settings(d, &settings);
+	lstrcpynA(state.node, settings.node, sizeof(state.node));
+	state.rt_requested = d->session ? d->rt_priority : settings.rt_priority;
+	snprintf(state.settings_key, sizeof(state.settings_key), "Software\\ASIO\\%s", d->entry);
 	if (d->session) {
 		struct asio_bridge_cycle c;
 		int32_t in = 0, out = 0;
@@ -968,24 +1039,54 @@ static const IASIOVtbl driver_vtbl = {
 
 /* ---- class factory and registration ------------------------------------ */
 
+/* One per DllGetClassObject: the entry whose CLSID the host asked for. */
+struct factory {
+	IClassFactory iface;
+	LONG refs;
+	GUID clsid;
+	char entry[ENTRY_LEN];
+	char node[ASIO_BRIDGE_NAME_LEN];
+};
+
+static struct factory *factory_impl(IClassFactory *iface)
+{
+	return CONTAINING_RECORD(iface, struct factory, iface);
+}
+
 static HRESULT WINAPI cf_QueryInterface(IClassFactory *iface, REFIID riid, void **out)
 {
+	if (!out)
+		return E_POINTER;
 	if (IsEqualGUID(riid, &IID_IUnknown) || IsEqualGUID(riid, &IID_IClassFactory)) {
 		*out = iface;
+		iface->lpVtbl->AddRef(iface);
 		return S_OK;
 	}
 	*out = NULL;
 	return E_NOINTERFACE;
 }
 
-static ULONG WINAPI cf_AddRef(IClassFactory *iface) { (void)iface; return 2; }
-static ULONG WINAPI cf_Release(IClassFactory *iface) { (void)iface; return 1; }
+static ULONG WINAPI cf_AddRef(IClassFactory *iface)
+{
+	return InterlockedIncrement(&factory_impl(iface)->refs);
+}
+
+static ULONG WINAPI cf_Release(IClassFactory *iface)
+{
+	struct factory *f = factory_impl(iface);
+	LONG refs = InterlockedDecrement(&f->refs);
+	if (refs == 0) {
+		HeapFree(GetProcessHeap(), 0, f);
+		InterlockedDecrement(&object_count);
+	}
+	return refs;
+}
 
 static HRESULT WINAPI cf_CreateInstance(IClassFactory *iface, IUnknown *outer, REFIID riid, void **out)
 {
+	const struct factory *f = factory_impl(iface);
 	struct driver *d;
 	HRESULT hr;
-	(void)iface;
 	if (!out)
 		return E_POINTER;
 	*out = NULL;
@@ -996,6 +1097,9 @@ static HRESULT WINAPI cf_CreateInstance(IClassFactory *iface, IUnknown *outer, R
 	d->iface.lpVtbl = &driver_vtbl;
 	d->refs = 1;
 	d->holds = 1;
+	d->clsid = f->clsid;
+	lstrcpynA(d->entry, f->entry, sizeof(d->entry));
+	lstrcpynA(d->entry_node, f->node, sizeof(d->entry_node));
 	InitializeCriticalSection(&d->lock);
 	set_error(d, "init() has not been called");
 	InterlockedIncrement(&object_count);
@@ -1014,13 +1118,68 @@ static HRESULT WINAPI cf_LockServer(IClassFactory *iface, BOOL lock)
 static IClassFactoryVtbl factory_vtbl = {
 	cf_QueryInterface, cf_AddRef, cf_Release, cf_CreateInstance, cf_LockServer,
 };
-static IClassFactory factory = { &factory_vtbl };
+
+static void guid_string(REFCLSID g, char out[39])
+{
+	snprintf(out, 39, "{%08lX-%04X-%04X-%02X%02X-%02X%02X%02X%02X%02X%02X}", (unsigned long)g->Data1,
+			g->Data2, g->Data3, g->Data4[0], g->Data4[1], g->Data4[2], g->Data4[3],
+			g->Data4[4], g->Data4[5], g->Data4[6], g->Data4[7]);
+}
+
+/* The named entry registered with `clsid`: a key HKLM\Software\ASIO\
+ * PipeWire ASIO Bridge* whose CLSID is it and whose Node names a node. */
+static BOOL find_entry(REFCLSID clsid, struct factory *f)
+{
+	char want[39], name[256], value[39];
+	DWORD i, size, type;
+	HKEY asio, key;
+	LONG res;
+	BOOL found = FALSE;
+
+	guid_string(clsid, want);
+	if (RegOpenKeyExA(HKEY_LOCAL_MACHINE, "Software\\ASIO", 0, KEY_READ, &asio))
+		return FALSE;
+	/* Other drivers' keys may have longer names: skipped, not the end. */
+	for (i = 0; !found && (res = RegEnumKeyA(asio, i, name, sizeof(name))) != ERROR_NO_MORE_ITEMS; i++) {
+		if (res || strlen(name) >= ENTRY_LEN || strncmp(name, DRIVER_NAME, strlen(DRIVER_NAME))
+		    || RegOpenKeyExA(asio, name, 0, KEY_READ, &key))
+			continue;
+		size = sizeof(value);
+		if (!RegQueryValueExA(key, "CLSID", NULL, &type, (BYTE *)value, &size) && type == REG_SZ
+		    && size == sizeof(value) && !lstrcmpiA(value, want)) {
+			size = sizeof(f->node);
+			found = !RegQueryValueExA(key, "Node", NULL, &type, (BYTE *)f->node, &size) && type == REG_SZ
+					&& size > 1 && size <= sizeof(f->node) && !f->node[size - 1];
+			lstrcpynA(f->entry, name, sizeof(f->entry));
+		}
+		RegCloseKey(key);
+	}
+	RegCloseKey(asio);
+	return found;
+}
 
 HRESULT WINAPI DllGetClassObject(REFCLSID clsid, REFIID riid, void **out)
 {
-	if (!IsEqualGUID(clsid, &CLSID_PipeWireAsioBridge))
+	struct factory *f;
+	HRESULT hr;
+	if (!out)
+		return E_POINTER;
+	*out = NULL;
+	if (!(f = HeapAlloc(GetProcessHeap(), HEAP_ZERO_MEMORY, sizeof(*f))))
+		return E_OUTOFMEMORY;
+	f->iface.lpVtbl = &factory_vtbl;
+	f->refs = 1;
+	f->clsid = *clsid;
+	InterlockedIncrement(&object_count);
+	if (IsEqualGUID(clsid, &CLSID_PipeWireAsioBridge))
+		lstrcpynA(f->entry, DRIVER_NAME, sizeof(f->entry));
+	else if (!find_entry(clsid, f)) {
+		cf_Release(&f->iface);
 		return CLASS_E_CLASSNOTAVAILABLE;
-	return cf_QueryInterface(&factory, riid, out);
+	}
+	hr = cf_QueryInterface(&f->iface, riid, out);
+	cf_Release(&f->iface);
+	return hr;
 }
 
 HRESULT WINAPI DllCanUnloadNow(void)

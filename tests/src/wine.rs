@@ -51,7 +51,9 @@ impl Prefix {
     }
 
     pub fn reg_query(&self, key: &str) -> Output {
-        run_with_timeout(self.wine().args(["reg", "query", key, "/s"]), Duration::from_secs(60))
+        // The 64-bit view, where 64-bit DAWs look, even where wine32 is
+        // installed and plain `reg` is the 32-bit one.
+        run_with_timeout(self.wine().args(["reg", "query", key, "/s", "/reg:64"]), Duration::from_secs(60))
     }
 }
 

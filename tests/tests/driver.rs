@@ -31,18 +31,50 @@ fn bridge() -> Daemon {
     Daemon::start("driver", &[("60-asio-bridge.conf", BRIDGE_OBJECT)])
 }
 
+/// `BRIDGE_OBJECT` and a second bridge, `asio-bridge-b`, with 4 channels
+/// each way.
+fn two_bridges() -> Daemon {
+    let second = BRIDGE_OBJECT
+        .replace("node.name = asio-bridge", "node.name = asio-bridge-b")
+        .replace("asio.inputs = 2", "asio.inputs = 4")
+        .replace("asio.outputs = 2", "asio.outputs = 4");
+    Daemon::start("two", &[("60-asio-bridge.conf", BRIDGE_OBJECT), ("61-asio-bridge-b.conf", &second)])
+}
+
+/// Runs the staged register script in the prefix with `args`.
+fn register(prefix: &Prefix, args: &[&str]) -> std::process::Output {
+    let mut cmd = std::process::Command::new(asio_bridge_tests::stage().join("bin/asio-bridge-register"));
+    cmd.args(args).env("WINEPREFIX", &prefix.path).env_remove("WINEDLLPATH").env_remove("DISPLAY");
+    run_with_timeout(&mut cmd, Duration::from_secs(120))
+}
+
+/// `reg query KEY /s` in the registry's 64-bit view, the driver's and
+/// the DAWs': where wine32 is installed, `wine reg` runs 32-bit and would
+/// look in Wow6432Node.
+fn reg_query(prefix: &Prefix, key: &str) -> std::process::Output {
+    run_with_timeout(prefix.wine().args(["reg", "query", key, "/s", "/reg:64"]), Duration::from_secs(60))
+}
+
+fn reg_add(prefix: &Prefix, key: &str, name: &str, value: u32) {
+    let out = run_with_timeout(
+        prefix.wine().args(["reg", "add", key, "/v", name, "/t", "REG_DWORD", "/d", &value.to_string(), "/f", "/reg:64"]),
+        Duration::from_secs(60),
+    );
+    assert!(out.status.success(), "{}", output_text(&out));
+}
+
 #[test]
 fn the_register_script_registers_and_unregisters_the_driver_with_regsvr32() {
     let daemon = bridge();
     let prefix = Prefix::create(&daemon.dir, &daemon);
-    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
+    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
     let text = String::from_utf8_lossy(&asio.stdout);
     assert!(text.contains("PipeWire ASIO Bridge") && text.contains("CLSID") && text.contains("Description"), "{}", output_text(&asio));
     let mut unregister = std::process::Command::new(asio_bridge_tests::stage().join("bin/asio-bridge-register"));
     unregister.arg("--unregister").env("WINEPREFIX", &prefix.path).env_remove("WINEDLLPATH");
     let out = run_with_timeout(&mut unregister, Duration::from_secs(60));
     assert!(out.status.success(), "{}", output_text(&out));
-    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
+    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
     assert!(!String::from_utf8_lossy(&asio.stdout).contains("PipeWire ASIO Bridge"), "{}", output_text(&asio));
     let (r, out) = prefix.host(&["info"], Duration::from_secs(60));
     assert_eq!(r.num("driver_found"), 0.0, "{}", output_text(&out));
@@ -98,7 +130,8 @@ fn loopback(quantum: u32, seconds: u32) {
     daemon.link("asio-bridge:out_1", "asio-bridge:in_1");
     let prefix = Prefix::create(&daemon.dir, &daemon);
     let secs = seconds.to_string();
-    let (r, out) = prefix.host(&["run", "--loopback", "--seconds", &secs], Duration::from_secs(seconds as u64 + 90));
+    let size = quantum.to_string();
+    let (r, out) = prefix.host(&["run", "--loopback", "--buffer", &size, "--seconds", &secs], Duration::from_secs(seconds as u64 + 90));
     let ctx = output_text(&out);
     assert!(out.status.success(), "{ctx}");
     assert_eq!(r.num("buffer_size"), quantum as f64, "{ctx}");
@@ -217,7 +250,7 @@ fn the_bridge_node_is_chosen_by_environment_or_registry() {
     assert_eq!(inputs(None), "2");
     assert_eq!(inputs(Some("asio-bridge-8x8")), "8");
     let key = r"HKCU\Software\ASIO\PipeWire ASIO Bridge";
-    let out = run_with_timeout(prefix.wine().args(["reg", "add", key, "/v", "Node", "/t", "REG_SZ", "/d", "asio-bridge-8x8", "/f"]), Duration::from_secs(60));
+    let out = run_with_timeout(prefix.wine().args(["reg", "add", key, "/v", "Node", "/t", "REG_SZ", "/d", "asio-bridge-8x8", "/f", "/reg:64"]), Duration::from_secs(60));
     assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(inputs(None), "8");
     assert_eq!(inputs(Some("asio-bridge")), "2", "the environment overrides the registry");
@@ -243,4 +276,117 @@ fn a_host_without_time_info_gets_buffer_switch_with_exact_positions() {
     // cycles; each is reported to the host as an overload, none is lost
     // unreported.
     assert!(r.num("callbacks") + r.num("late_cycles") >= r.num("expected_callbacks") - 2.0, "{ctx}");
+}
+
+/// getBufferSize's preferred size is a setting, 256 unless the user says
+/// otherwise, whatever quantum the graph runs; brought into the bridge's
+/// limits (powers of two here, 32 to 2048); 0 means the graph's quantum.
+#[test]
+fn the_preferred_buffer_size_is_a_setting() {
+    let daemon = bridge();
+    daemon.node("asio-bridge");
+    daemon.force_quantum(1024);
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let preferred = |env: Option<&str>| {
+        let mut cmd = prefix.wine();
+        cmd.arg(asio_bridge_tests::stage().join("bin/asio-host.exe")).arg("info");
+        if let Some(size) = env {
+            cmd.env("ASIO_BRIDGE_BUFFER_SIZE", size);
+        }
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+        report(&out.stdout).get("buffer_preferred").cloned().unwrap_or_else(|| output_text(&out))
+    };
+    assert_eq!(preferred(None), "256");
+    let key = r"HKCU\Software\ASIO\PipeWire ASIO Bridge";
+    for (value, want) in [(128, "128"), (100, "64"), (5000, "2048"), (1, "32"), (0, "1024")] {
+        reg_add(&prefix, key, "PreferredBufferSize", value);
+        assert_eq!(preferred(None), want, "PreferredBufferSize = {value}");
+    }
+    assert_eq!(preferred(Some("512")), "512", "the environment overrides the registry");
+    // What the host takes when it takes the preferred size.
+    reg_add(&prefix, key, "PreferredBufferSize", 64);
+    let (r, out) = prefix.host(&["run", "--seconds", "1"], Duration::from_secs(60));
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(r.num("buffer_size"), 64.0, "{}", output_text(&out));
+}
+
+/// Two bridges in one daemon, each its own driver in one prefix: the plain
+/// entry attaches to `asio-bridge`, `asio-bridge-register --node
+/// asio-bridge-b` adds an entry with a CLSID of its own that attaches to
+/// `asio-bridge-b`, with settings of its own. Two hosts run at once, each
+/// on its own bridge, both bit-exact; unregistering the second entry
+/// leaves the first.
+#[test]
+fn two_bridges_are_two_drivers_and_two_hosts_run_at_once() {
+    let daemon = two_bridges();
+    for node in ["asio-bridge", "asio-bridge-b"] {
+        daemon.node(node);
+        daemon.link(&format!("{node}:out_1"), &format!("{node}:in_1"));
+    }
+    daemon.force_quantum(256);
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let entry = "PipeWire ASIO Bridge (asio-bridge-b)";
+    let out = register(&prefix, &["--node", "asio-bridge-b"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&format!("{entry} registered")), "{}", output_text(&out));
+    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
+    let text = String::from_utf8_lossy(&asio.stdout);
+    // The documented scheme: FNV-1a of the node name into the base CLSID.
+    let clsid = "{30BDA4F2-FA0B-4E4E-A8B0-3623C09DC868}";
+    assert!(text.contains(entry) && text.contains(clsid) && text.contains("{30BDA4F2-FA0B-4E4E-9E6E-A34A232013F2}"), "{}", output_text(&asio));
+
+    let info = |driver: &str| {
+        let (r, out) = prefix.host(&["--driver", driver, "info"], Duration::from_secs(60));
+        assert!(out.status.success(), "{driver}: {}", output_text(&out));
+        r
+    };
+    let plain = info("PipeWire ASIO Bridge");
+    let b = info(entry);
+    assert_eq!((plain.str("driver_name"), plain.num("inputs")), ("PipeWire ASIO Bridge", 2.0), "{plain:?}");
+    assert_eq!((b.str("driver_name"), b.num("inputs")), ("PipeWire ASIO asio-bridge-b", 4.0), "{b:?}");
+    // The plain entry's Node setting and ASIO_BRIDGE_NODE do not move the named entry.
+    let (r, out) = {
+        let mut cmd = prefix.wine();
+        cmd.env("ASIO_BRIDGE_NODE", "asio-bridge").arg(asio_bridge_tests::stage().join("bin/asio-host.exe")).args(["--driver", entry, "info"]);
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+        (report(&out.stdout), out)
+    };
+    assert_eq!(r.num("inputs"), 4.0, "{}", output_text(&out));
+    // Settings per entry.
+    reg_add(&prefix, &format!(r"HKCU\Software\ASIO\{entry}"), "PreferredBufferSize", 128);
+    assert_eq!(info(entry).num("buffer_preferred"), 128.0);
+    assert_eq!(info("PipeWire ASIO Bridge").num("buffer_preferred"), 256.0);
+
+    // Both at once, each on its own bridge.
+    let spawn = |driver: &str, buffer: &str| {
+        prefix
+            .wine()
+            .arg(asio_bridge_tests::stage().join("bin/asio-host.exe"))
+            .args(["--driver", driver, "run", "--loopback", "--buffer", buffer, "--seconds", "4"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let hosts = [spawn("PipeWire ASIO Bridge", "256"), spawn(entry, "128")];
+    for (host, buffer) in hosts.into_iter().zip([256.0, 128.0]) {
+        let out = host.wait_with_output().unwrap();
+        let (r, ctx) = (report(&out.stdout), output_text(&out));
+        println!("{ctx}");
+        assert!(out.status.success(), "{ctx}");
+        assert_eq!(r.num("buffer_size"), buffer, "{ctx}");
+        assert_eq!((r.num("loopback_mismatches"), r.num("loopback_dropouts"), r.num("loopback_latency_shifts")), (0.0, 0.0, 0.0), "{ctx}");
+        assert!(r.num("loopback_locked_samples") > 2.0 * 48000.0, "{ctx}");
+        assert_eq!(r.num("loopback_offset"), r.num("input_latency") + r.num("output_latency") + 256.0, "{ctx}");
+    }
+
+    let out = register(&prefix, &["--unregister", "--node", "asio-bridge-b"]);
+    assert!(out.status.success(), "{}", output_text(&out));
+    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
+    let text = String::from_utf8_lossy(&asio.stdout);
+    assert!(!text.contains(entry) && text.contains("PipeWire ASIO Bridge"), "{}", output_text(&asio));
+    let clsid_key = reg_query(&prefix, &format!(r"HKCR\CLSID\{clsid}"));
+    assert!(!clsid_key.status.success(), "{}", output_text(&clsid_key));
+    let (r, out) = prefix.host(&["--driver", entry, "info"], Duration::from_secs(60));
+    assert_eq!(r.num("driver_found"), 0.0, "{}", output_text(&out));
+    assert_eq!(info("PipeWire ASIO Bridge").num("inputs"), 2.0);
 }

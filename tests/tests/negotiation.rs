@@ -143,61 +143,114 @@ fn pipelined_out_ports_announce_one_quantum_and_same_cycle_none() {
     }
 }
 
-/// Another program forces the quantum, then the rate, while the host runs
-/// a loopback at 256: the host is told (kAsioBufferSizeChange, or
-/// kAsioResetRequest where it lacks that; sampleRateDidChange) and re-opens, no sample is ever wrong or repeated,
-/// and after each re-open the round trip again equals the reported latency.
+/// Runs the host's loopback on `node` at buffer size 256 and 48 kHz for
+/// `seconds`, handling kAsioResetRequest `how` (reopen, fatal, ignore),
+/// with `during` run meanwhile; returns its report and output.
+fn host_run(prefix: &Prefix, node: &str, how: &str, buffer: &str, seconds: &str, during: impl FnOnce()) -> (std::collections::HashMap<String, String>, String, bool) {
+    let mut cmd = prefix.wine();
+    cmd.env("ASIO_BRIDGE_NODE", node)
+        .arg(stage().join("bin/asio-host.exe"))
+        .args(["run", "--loopback", "--buffer", buffer, "--rate", "48000", "--seconds", seconds, "--on-reset", how])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let host = cmd.spawn().unwrap();
+    during();
+    let out = host.wait_with_output().unwrap();
+    let ctx = format!("{node}, --on-reset {how}: {}", output_text(&out));
+    println!("{ctx}");
+    (report(&out.stdout), ctx, out.status.success())
+}
+
+/// A quantum another program holds before the host starts: RtAudio-like
+/// (a reset is fatal) and PortAudio-like (resets ignored) hosts keep their
+/// own buffer size through the FIFOs, are never asked to reset or change
+/// size, and the round trip they measure is the latency reported plus the
+/// loop's quantum, without a sample lost.
+#[test]
+fn a_quantum_forced_from_outside_keeps_the_hosts_buffer_size() {
+    let daemon = daemon("forced");
+    settings(&daemon, "clock.force-quantum", 512);
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let mut failures = Vec::new();
+    for (node, how, buffer) in [("asio-bridge", "fatal", 256), ("asio-bridge", "ignore", 1024), ("asio-bridge-same-cycle", "fatal", 128)] {
+        let (r, ctx, success) = host_run(&prefix, node, how, &buffer.to_string(), "3", || ());
+        let phase = cell(r.get("phase_0").map_or("", String::as_str));
+        let ok = success
+            && (r.num("buffer_size"), r.num("sample_rate")) == (buffer as f64, 48000.0)
+            && ["reset_requests", "buffer_size_changes", "rate_changes", "latency_changes", "reopens", "closed_on_reset"].iter().all(|k| r.num(k) == 0.0)
+            && ["loopback_mismatches", "loopback_dropouts", "loopback_latency_shifts", "position_errors"].iter().all(|k| r.num(k) == 0.0)
+            && r.num("loopback_offset") == r.num("input_latency") + r.num("output_latency") + 512.0
+            && phase.get("measured") == Some(&(r.num("loopback_offset") as i64));
+        if !ok {
+            failures.push(ctx);
+        }
+    }
+    assert!(failures.is_empty(), "{}\n{}", failures.join("\n"), daemon.log());
+}
+
+/// Another program forces the quantum, then the rate, while a host runs a
+/// loopback at 256.
 ///
-/// What silence the changes may cost, per stretch between re-opens:
-/// - the quantum growing from 256 to 512: the loop itself (out_1 -> in_1,
-///   one quantum late) has only 256 frames for the first 512-frame cycle,
-///   so in_1 gets 256 frames of silence and the loop's delay grows to the
-///   new quantum. Pipelined, the bridge adds the same once more: it plays a
-///   cycle's output one cycle later, and the host made only 256 frames for
-///   the first 512-frame cycle; rather than drop audio, the bridge plays
-///   silence and reports the grown latency (kAsioLatenciesChanged).
-/// - the rate change: PipeWire reconfigures the graph, which costs at most
-///   one quantum.
-/// The host checks that the stream only ever resumes later after silence.
+/// The quantum (256 -> 512) needs nothing from the host: it keeps its size
+/// through the FIFOs, gets kAsioLatenciesChanged, and no reset or size
+/// change. What silence that costs, once: the loop itself (out_1 -> in_1,
+/// one quantum late) has only 256 frames for the first 512-frame cycle, so
+/// in_1 gets 256 frames of silence and the loop's delay grows to the new
+/// quantum. Pipelined, the bridge adds the same once more: it plays a
+/// cycle's output one cycle later, and the host made only 256 frames for
+/// the first 512-frame cycle; rather than drop audio, the bridge plays
+/// silence and reports the grown latency. The stream only ever resumes
+/// later after silence, and the round trip stays the reported latency plus
+/// the loop's quantum.
+///
+/// The rate (48 -> 96 kHz) is one the host must follow: each host is asked
+/// exactly once to reset, and told sampleRateDidChange. A host that
+/// re-opens (a DAW) does so once, one that treats the reset as fatal
+/// (RtAudio) ends its stream, one that ignores it (PortAudio) re-opens its
+/// buffers for the new rate. PipeWire's reconfiguration costs silence
+/// before the driver sees the new rate: one quantum (512) in 7 of 8 runs
+/// here, two once on a loaded 2-CPU VM (12 overloads in that run).
 #[test]
 fn outside_quantum_and_rate_changes_reach_the_host_and_never_corrupt_audio() {
     let daemon = daemon("outside");
     let prefix = Prefix::create(&daemon.dir, &daemon);
     let mut failures = Vec::new();
     const LOOP_GROWTH: i64 = 512 - 256;
-    // The last run is a host without kAsioBufferSizeChange: it gets
-    // kAsioResetRequest instead.
-    let runs = [("asio-bridge", 256 + LOOP_GROWTH, true), ("asio-bridge-same-cycle", LOOP_GROWTH, true), ("asio-bridge", 256 + LOOP_GROWTH, false)];
-    for (node, growth_silence, size_change) in runs {
+    // The growth's silence, and how often the latency changes: pipelined,
+    // once (the output side grows by 256); same-cycle, never (only the
+    // loop inside the graph grows, which the bridge does not report).
+    let runs = [
+        ("asio-bridge", "reopen", 256 + LOOP_GROWTH, 1.0),
+        ("asio-bridge-same-cycle", "reopen", LOOP_GROWTH, 0.0),
+        ("asio-bridge", "fatal", 256 + LOOP_GROWTH, 1.0),
+        ("asio-bridge", "ignore", 256 + LOOP_GROWTH, 1.0),
+    ];
+    for (node, how, growth_silence, latency_changes) in runs {
         settings(&daemon, "clock.force-quantum", 0);
         settings(&daemon, "clock.force-rate", 0);
-        let mut cmd = prefix.wine();
-        cmd.env("ASIO_BRIDGE_NODE", node)
-            .arg(stage().join("bin/asio-host.exe"))
-            .args(["run", "--loopback", "--buffer", "256", "--rate", "48000", "--seconds", "9"])
-            .args(if size_change { &[][..] } else { &["--no-size-change"][..] })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let host = cmd.spawn().unwrap();
-        sleep(Duration::from_secs(4));
-        settings(&daemon, "clock.force-quantum", 512);
-        sleep(Duration::from_secs(2));
-        settings(&daemon, "clock.force-rate", 96000);
-        let out = host.wait_with_output().unwrap();
-        let (r, ctx) = (report(&out.stdout), format!("{node}: {}", output_text(&out)));
-        println!("{ctx}");
-        let phases: Vec<_> = (0..3).map(|i| cell(r.get(&format!("phase_{i}")).map_or("", String::as_str))).collect();
-        let ok = out.status.success()
+        let (r, ctx, success) = host_run(&prefix, node, how, "256", "9", || {
+            sleep(Duration::from_secs(4));
+            settings(&daemon, "clock.force-quantum", 512);
+            sleep(Duration::from_secs(2));
+            settings(&daemon, "clock.force-rate", 96000);
+        });
+        let phases: Vec<_> = (0..2).map(|i| cell(r.get(&format!("phase_{i}")).map_or("", String::as_str))).collect();
+        let exact = |p: &std::collections::HashMap<&str, i64>| p.get("measured") == Some(&(p["in"] + p["out"] + 512));
+        let (reopens, handled, closed, rate) = match how {
+            "reopen" => (1.0, 1.0, 0.0, 96000.0),
+            "fatal" => (0.0, 0.0, 1.0, 48000.0),
+            _ => (1.0, 0.0, 0.0, 96000.0),
+        };
+        let ok = success
             && r.num("loopback_mismatches") == 0.0
-            && r.num("reopens") == 2.0
-            && r.num("buffer_size_changes") >= size_change as u8 as f64
-            && r.num("reset_requests") >= !size_change as u8 as f64
-            && r.num("rate_changes") >= 1.0
-            && (r.num("buffer_size"), r.num("sample_rate")) == (512.0, 96000.0)
-            && phases[0].get("dropouts").is_some_and(|&d| d <= growth_silence)
-            && phases[1].get("dropouts").is_some_and(|&d| d <= 512)
-            && phases[2].get("dropouts") == Some(&0)
-            && phases[1..].iter().all(|p| p.get("measured") == Some(&(p["in"] + p["out"] + p["buffer"])));
+            && (r.num("reset_requests"), r.num("buffer_size_changes"), r.num("rate_changes")) == (1.0, 0.0, 1.0)
+            && (r.num("reopens"), r.num("resets_handled"), r.num("closed_on_reset")) == (reopens, handled, closed)
+            && (r.num("buffer_size"), r.num("sample_rate")) == (256.0, rate)
+            && r.num("latency_changes") == latency_changes
+            && phases[0].get("buffer") == Some(&256)
+            && phases[0].get("dropouts").is_some_and(|&d| d <= growth_silence + 2 * 512)
+            && exact(&phases[0])
+            && (closed == 1.0 || (phases[1].get("dropouts") == Some(&0) && exact(&phases[1])));
         if !ok {
             failures.push(ctx);
         }
