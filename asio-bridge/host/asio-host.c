@@ -96,7 +96,7 @@ static struct {
 	 * lost elsewhere as dropouts or mismatches: the bridge's own loss. */
 	LONG xruns, late_cycles;
 	uint64_t xrun_until, xrun_lost;
-	int32_t latency_out;    /* the driver's output latency, for the window */
+	int32_t latency_in, latency_out; /* the driver's latencies, for the window */
 	BOOL schedule_asked;    /* once per open: the callback thread's scheduling */
 	ASIOBridgeSchedule schedule;
 	ASIOError schedule_result;
@@ -124,7 +124,14 @@ static BOOL phase_counter(float v, float k)
  * back in. */
 static void xrun(LONG late)
 {
+	/* A late cycle costs up to a graph quantum, which may exceed both the
+	 * output latency and the buffer (same-cycle, buffer below the
+	 * quantum): once locked, the loop's own quantum tells it. */
+	uint64_t loop = rec.locked && rec.offset > (uint64_t)rec.latency_in + rec.latency_out
+			? rec.offset - rec.latency_in - rec.latency_out : 0;
 	uint64_t cycle = (uint64_t)(rec.latency_out > buffer_size ? rec.latency_out : buffer_size);
+	if (loop > cycle)
+		cycle = loop;
 	uint64_t until = rec.in_samples + (rec.locked ? rec.offset : 0) + (uint64_t)(late + 2) * cycle;
 	rec.xruns++;
 	rec.late_cycles += late;
@@ -411,6 +418,7 @@ static ASIOError open_buffers(int32_t size, int32_t *lin, int32_t *lout)
 	if ((err = asio->lpVtbl->createBuffers(asio, infos, n_in + n_out, size, &callbacks)) != ASE_OK)
 		return err;
 	asio->lpVtbl->getLatencies(asio, lin, lout);
+	rec.latency_in = *lin;
 	rec.latency_out = *lout;
 	asio->lpVtbl->getSampleRate(asio, &sample_rate);
 	return asio->lpVtbl->start(asio);
@@ -524,6 +532,7 @@ static int cmd_run(const char *driver, double seconds, int32_t buffer, double ra
 			/* As a DAW does on kAsioLatenciesChanged: asks again. */
 			latency_changes_seen = rec.latency_changes;
 			asio->lpVtbl->getLatencies(asio, &lin, &lout);
+			rec.latency_in = lin;
 			rec.latency_out = lout;
 		}
 		if (!rec.reopen && !(rec.reset_pending && on_reset != RESET_IGNORE))
