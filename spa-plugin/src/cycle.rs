@@ -4,8 +4,8 @@
 //! most the budget it is given.
 
 // The RT path must not be able to panic: no indexing, slicing, unwrap,
-// expect or panic! here (`cargo xtask test` runs clippy with these denied,
-// and checks the built process() for panic calls).
+// expect or panic! here (clippy denies them; `cargo xtask test` checks the
+// built process() for panic calls in tests/rt_no_panic.rs).
 #![deny(clippy::indexing_slicing, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use asio_bridge_abi::{

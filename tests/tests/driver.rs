@@ -2,7 +2,7 @@
 //! Wine prefix with the driver registered by regsvr32, and the project's
 //! ASIO host loading it exactly as a DAW does.
 
-use asio_bridge_tests::{daemon_rounds_forced_quanta, fragment, output_text, report, run_with_timeout, wine::Prefix, Daemon, Report};
+use asio_bridge_tests::{daemon_rounds_forced_quanta, fragment, output_text, report, run_with_timeout, shipped_with, wine::Prefix, with_bridge, Daemon, Report};
 use std::{
     process::Stdio,
     time::{Duration, Instant},
@@ -10,35 +10,16 @@ use std::{
 
 const MODULE_FRAGMENT: &str = "50-asio-bridge.conf";
 
-/// The shipped bridge's settings, loaded as a context object: PipeWire
-/// 0.3.65 crashes on SIGTERM with libpipewire-module-spa-node loaded, which
-/// would fail every test's clean-exit check for a reason not the driver's.
-const BRIDGE_OBJECT: &str = "context.objects = [
-    {   factory = spa-node-factory
-        args = {
-            factory.name = api.asio.bridge
-            library.name = asio-bridge/libspa-asio-bridge
-            node.name = asio-bridge
-            node.description = \"ASIO Bridge\"
-            asio.inputs = 2
-            asio.outputs = 2
-        }
-    }
-]
-";
-
+/// The bridge as users install it: the shipped fragment.
 fn bridge() -> Daemon {
-    Daemon::start("driver", &[("60-asio-bridge.conf", BRIDGE_OBJECT)])
+    Daemon::start("driver", &[(MODULE_FRAGMENT, &shipped_with(""))])
 }
 
-/// `BRIDGE_OBJECT` and a second bridge, `asio-bridge-b`, with 4 channels
-/// each way.
+/// The shipped bridge and a second bridge, `asio-bridge-b`, with 4
+/// channels each way.
 fn two_bridges() -> Daemon {
-    let second = BRIDGE_OBJECT
-        .replace("node.name = asio-bridge", "node.name = asio-bridge-b")
-        .replace("asio.inputs = 2", "asio.inputs = 4")
-        .replace("asio.outputs = 2", "asio.outputs = 4");
-    Daemon::start("two", &[("60-asio-bridge.conf", BRIDGE_OBJECT), ("61-asio-bridge-b.conf", &second)])
+    let text = with_bridge(&shipped_with(""), "node.name = asio-bridge-b asio.inputs = 4 asio.outputs = 4");
+    Daemon::start("two", &[(MODULE_FRAGMENT, &text)])
 }
 
 /// Runs the staged register script in the prefix with `args`.
@@ -46,13 +27,6 @@ fn register(prefix: &Prefix, args: &[&str]) -> std::process::Output {
     let mut cmd = std::process::Command::new(asio_bridge_tests::stage().join("bin/asio-bridge-register"));
     cmd.args(args).env("WINEPREFIX", &prefix.path).env_remove("WINEDLLPATH").env_remove("DISPLAY");
     run_with_timeout(&mut cmd, Duration::from_secs(120))
-}
-
-/// `reg query KEY /s` in the registry's 64-bit view, the driver's and
-/// the DAWs': where wine32 is installed, `wine reg` runs 32-bit and would
-/// look in Wow6432Node.
-fn reg_query(prefix: &Prefix, key: &str) -> std::process::Output {
-    run_with_timeout(prefix.wine().args(["reg", "query", key, "/s", "/reg:64"]), Duration::from_secs(60))
 }
 
 fn reg_add(prefix: &Prefix, key: &str, name: &str, value: u32) {
@@ -67,14 +41,14 @@ fn reg_add(prefix: &Prefix, key: &str, name: &str, value: u32) {
 fn the_register_script_registers_and_unregisters_the_driver_with_regsvr32() {
     let daemon = bridge();
     let prefix = Prefix::create(&daemon.dir, &daemon);
-    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
+    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
     let text = String::from_utf8_lossy(&asio.stdout);
     assert!(text.contains("PipeWire ASIO Bridge") && text.contains("CLSID") && text.contains("Description"), "{}", output_text(&asio));
     let mut unregister = std::process::Command::new(asio_bridge_tests::stage().join("bin/asio-bridge-register"));
     unregister.arg("--unregister").env("WINEPREFIX", &prefix.path).env_remove("WINEDLLPATH");
     let out = run_with_timeout(&mut unregister, Duration::from_secs(60));
     assert!(out.status.success(), "{}", output_text(&out));
-    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
+    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
     assert!(!String::from_utf8_lossy(&asio.stdout).contains("PipeWire ASIO Bridge"), "{}", output_text(&asio));
     let (r, out) = prefix.host(&["info"], Duration::from_secs(60));
     assert_eq!(r.num("driver_found"), 0.0, "{}", output_text(&out));
@@ -328,7 +302,7 @@ fn two_bridges_are_two_drivers_and_two_hosts_run_at_once() {
     let entry = "PipeWire ASIO Bridge (asio-bridge-b)";
     let out = register(&prefix, &["--node", "asio-bridge-b"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&format!("{entry} registered")), "{}", output_text(&out));
-    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
+    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
     let text = String::from_utf8_lossy(&asio.stdout);
     // The documented scheme: FNV-1a of the node name into the base CLSID.
     let clsid = "{30BDA4F2-FA0B-4E4E-A8B0-3623C09DC868}";
@@ -381,10 +355,10 @@ fn two_bridges_are_two_drivers_and_two_hosts_run_at_once() {
 
     let out = register(&prefix, &["--unregister", "--node", "asio-bridge-b"]);
     assert!(out.status.success(), "{}", output_text(&out));
-    let asio = reg_query(&prefix, r"HKLM\Software\ASIO");
+    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
     let text = String::from_utf8_lossy(&asio.stdout);
     assert!(!text.contains(entry) && text.contains("PipeWire ASIO Bridge"), "{}", output_text(&asio));
-    let clsid_key = reg_query(&prefix, &format!(r"HKCR\CLSID\{clsid}"));
+    let clsid_key = prefix.reg_query(&format!(r"HKCR\CLSID\{clsid}"));
     assert!(!clsid_key.status.success(), "{}", output_text(&clsid_key));
     let (r, out) = prefix.host(&["--driver", entry, "info"], Duration::from_secs(60));
     assert_eq!(r.num("driver_found"), 0.0, "{}", output_text(&out));

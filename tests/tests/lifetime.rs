@@ -5,7 +5,7 @@
 //! The bridge is loaded as a context object: the module form makes PipeWire
 //! 0.3.65 itself crash on SIGTERM, which would hide what these tests check.
 
-use asio_bridge_tests::{output_text, report, run_with_timeout, stage, wine::Prefix, Daemon, Report};
+use asio_bridge_tests::{output_text, report, run_with_timeout, shipped_with, stage, wine::Prefix, Daemon, Report};
 use std::{
     io::{BufRead, BufReader},
     process::Stdio,
@@ -14,21 +14,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-const BRIDGE: &str = "context.objects = [
-    {   factory = spa-node-factory
-        args = {
-            factory.name = api.asio.bridge
-            library.name = asio-bridge/libspa-asio-bridge
-            node.name = asio-bridge
-            asio.inputs = 2
-            asio.outputs = 2
-        }
-    }
-]
-";
-
+/// The bridge as users install it: the shipped fragment.
 fn bridge(name: &str) -> Daemon {
-    let daemon = Daemon::start(name, &[("60-asio-bridge.conf", BRIDGE)]);
+    let daemon = Daemon::start(name, &[("50-asio-bridge.conf", &shipped_with(""))]);
     daemon.node("asio-bridge");
     daemon
 }
