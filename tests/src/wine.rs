@@ -23,7 +23,8 @@ impl Prefix {
         let out = run_with_timeout(prefix.wine().args(["wineboot", "-i"]), Duration::from_secs(180));
         assert!(out.status.success(), "wineboot -i failed (is wine installed?): {}", output_text(&out));
         let mut register = Command::new(stage().join("bin/asio-bridge-register"));
-        register.env("WINEPREFIX", &prefix.path).env_remove("WINEDLLPATH").env_remove("DISPLAY");
+        // Wine's own errors in the output, should registering fail.
+        register.env("WINEPREFIX", &prefix.path).env("WINEDEBUG", "-all,err+all").env_remove("WINEDLLPATH").env_remove("DISPLAY");
         let out = run_with_timeout(&mut register, Duration::from_secs(180));
         assert!(out.status.success(), "asio-bridge-register failed: {}", output_text(&out));
         assert!(String::from_utf8_lossy(&out.stdout).contains("PipeWire ASIO Bridge registered"), "{}", output_text(&out));
