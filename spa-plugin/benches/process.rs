@@ -11,7 +11,11 @@
 //! included in every figure of both columns alike.
 
 use asio_bridge_abi::futex;
-use spa_asio_bridge::{fixture::Graph, Mode};
+#[path = "../tests/fixture/mod.rs"]
+mod fixture;
+
+use fixture::Graph;
+use spa_asio_bridge::Mode;
 use std::{hint::black_box, sync::atomic::AtomicU32, time::Instant};
 
 const CYCLES: usize = 20_000;

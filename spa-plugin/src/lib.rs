@@ -7,8 +7,6 @@
 
 mod config;
 pub mod cycle;
-#[cfg(any(test, feature = "fixture"))]
-pub mod fixture;
 mod latency;
 mod node;
 mod params;

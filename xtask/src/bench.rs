@@ -14,7 +14,7 @@ pub fn bench(stage: &Stage, cargo: &str, args: &[String]) {
     }
     crate::stage(stage, cargo);
     println!("{}", machine());
-    run(Command::new(cargo).current_dir(&stage.root).args(["bench", "-q", "-p", "spa-asio-bridge", "--features", "fixture", "--bench", "process"]));
+    run(Command::new(cargo).current_dir(&stage.root).args(["bench", "-q", "-p", "spa-asio-bridge", "--bench", "process"]));
     run(Command::new(cargo).current_dir(&stage.root).args(["run", "-q", "--release", "-p", "asio-bridge-tests", "--bin", "bench-wake"]));
 }
 
