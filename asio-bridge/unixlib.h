@@ -31,6 +31,7 @@ enum asio_bridge_unix_call {
 struct asio_bridge_attach_params {
 	const char *node;    /* in: bridge node name */
 	const char *client;  /* in: what the node tells others, e.g. "Reaper.exe" */
+	uint32_t hello_flags; /* in: enum asio_bridge_hello_flags */
 	uint64_t session;    /* out: handle for the other calls */
 	struct asio_bridge_shm *shm; /* out: the mapping, validated by the unix half */
 	char error[ASIO_BRIDGE_ERROR_LEN]; /* out: why not, for a musician */

@@ -38,7 +38,7 @@
 #include <stdint.h>
 
 #define ASIO_BRIDGE_MAGIC 0x42495341u /* "ASIB" as little-endian bytes */
-#define ASIO_BRIDGE_VERSION 3u
+#define ASIO_BRIDGE_VERSION 4u
 
 #define ASIO_BRIDGE_SOCKET_DIR "asio-bridge" /* under $XDG_RUNTIME_DIR */
 #define ASIO_BRIDGE_DEFAULT_NODE "asio-bridge"
@@ -156,9 +156,18 @@ struct asio_bridge_msg_header {
 	uint32_t size; /* bytes of the whole message, header included */
 };
 
+enum asio_bridge_hello_flags {
+	/* Leave the bridge unlinked while this client holds it: the node shows
+	 * node.autoconnect = false until the client leaves, and the autoconnect
+	 * script removes the links it made. For a DAW whose user routes by hand. */
+	ASIO_BRIDGE_HELLO_NO_AUTOCONNECT = 1u << 0,
+};
+
 struct asio_bridge_hello {
 	struct asio_bridge_msg_header header;
 	char client_name[ASIO_BRIDGE_NAME_LEN]; /* e.g. the DAW's .exe name */
+	uint32_t flags;   /* enum asio_bridge_hello_flags; unknown bits are refused */
+	uint32_t padding;
 };
 
 struct asio_bridge_welcome {

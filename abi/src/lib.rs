@@ -49,7 +49,7 @@ const_assert_eq!(offset_of!(asio_bridge_shm, output_names), 320 + 64 * 32);
 const_assert_eq!(size_of::<asio_bridge_shm>(), 320 + 2 * 64 * 32);
 const_assert_eq!(align_of::<asio_bridge_shm>(), ASIO_BRIDGE_CACHE_LINE as usize);
 const_assert_eq!(size_of::<asio_bridge_msg_header>(), 16);
-const_assert_eq!(size_of::<asio_bridge_hello>(), 16 + 64);
+const_assert_eq!(size_of::<asio_bridge_hello>(), 16 + 64 + 8);
 const_assert_eq!(size_of::<asio_bridge_welcome>(), 24);
 const_assert_eq!(size_of::<asio_bridge_refuse>(), 24 + 256);
 const_assert_eq!(size_of::<asio_bridge_request>(), 24);

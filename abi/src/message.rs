@@ -56,6 +56,11 @@ impl asio_bridge_hello {
         copy_c_str(&mut msg.client_name, client_name);
         msg
     }
+
+    /// Whether the client asked to stay unlinked (ASIO_BRIDGE_HELLO_NO_AUTOCONNECT).
+    pub fn wants_autoconnect(&self) -> bool {
+        self.flags & crate::ASIO_BRIDGE_HELLO_NO_AUTOCONNECT == 0
+    }
 }
 
 impl asio_bridge_welcome {

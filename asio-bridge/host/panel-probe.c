@@ -125,6 +125,7 @@ static void dump(HWND dialog, const char *prefix)
 	print_control(dialog, prefix, "settings_key", PANEL_ID_SETTINGS_KEY);
 	print_control(dialog, prefix, "preferred", PANEL_ID_PREFERRED_SIZE);
 	print_control(dialog, prefix, "node_setting", PANEL_ID_NODE_SETTING);
+	printf("%s.autoconnect=%d\n", prefix, IsDlgButtonChecked(dialog, PANEL_ID_AUTOCONNECT) == BST_CHECKED);
 	printf("%s.sizes=", prefix);
 	n = SendMessageA(combo, CB_GETCOUNT, 0, 0);
 	for (i = 0; i < n; i++) {
@@ -136,20 +137,23 @@ static void dump(HWND dialog, const char *prefix)
 	printf("\n");
 }
 
-/* Chooses `size` in the combo box and `node` in the edit box, as a user would. */
-static BOOL choose(HWND dialog, const char *size, const char *node)
+static void press(HWND dialog, int id)
+{
+	SendMessageA(GetDlgItem(dialog, id), BM_CLICK, 0, 0);
+}
+
+/* Chooses `size` in the combo box, `node` in the edit box and autoconnect
+ * on or off, as a user would. */
+static BOOL choose(HWND dialog, const char *size, const char *node, BOOL autoconnect)
 {
 	HWND combo = GetDlgItem(dialog, PANEL_ID_PREFERRED_SIZE);
 	LRESULT index = SendMessageA(combo, CB_FINDSTRINGEXACT, (WPARAM)-1, (LPARAM)size);
 	if (index == CB_ERR)
 		return FALSE;
 	SendMessageA(combo, CB_SETCURSEL, index, 0);
+	if ((IsDlgButtonChecked(dialog, PANEL_ID_AUTOCONNECT) == BST_CHECKED) != autoconnect)
+		press(dialog, PANEL_ID_AUTOCONNECT);
 	return SendDlgItemMessageA(dialog, PANEL_ID_NODE_SETTING, WM_SETTEXT, 0, (LPARAM)node) == TRUE;
-}
-
-static void press(HWND dialog, int id)
-{
-	SendMessageA(GetDlgItem(dialog, id), BM_CLICK, 0, 0);
 }
 
 /* Prints the settings the registry holds under the key the panel showed. */
@@ -157,19 +161,25 @@ static void print_registry(HWND dialog, const char *prefix, const char *shown_ke
 {
 	const char *key = shown_key;
 	char node[128] = "";
-	DWORD size = 0, len = sizeof(size), node_len = sizeof(node);
-	LONG res_size, res_node;
+	DWORD size = 0, len = sizeof(size), node_len = sizeof(node), autoconnect = 0, autoconnect_len = sizeof(autoconnect);
+	LONG res_size, res_node, res_autoconnect;
 
 	(void)dialog;
 	if (!strncmp(key, "HKCU\\", 5))
 		key += 5;
 	res_size = RegGetValueA(HKEY_CURRENT_USER, key, PANEL_VALUE_PREFERRED_SIZE, RRF_RT_REG_DWORD, NULL, &size, &len);
 	res_node = RegGetValueA(HKEY_CURRENT_USER, key, PANEL_VALUE_NODE, RRF_RT_REG_SZ, NULL, node, &node_len);
+	res_autoconnect = RegGetValueA(HKEY_CURRENT_USER, key, PANEL_VALUE_AUTOCONNECT, RRF_RT_REG_DWORD, NULL,
+			&autoconnect, &autoconnect_len);
 	if (res_size)
 		printf("%s.preferred=none\n", prefix);
 	else
 		printf("%s.preferred=%lu\n", prefix, (unsigned long)size);
 	printf("%s.node=%s\n", prefix, res_node ? "none" : node);
+	if (res_autoconnect)
+		printf("%s.autoconnect=none\n", prefix);
+	else
+		printf("%s.autoconnect=%lu\n", prefix, (unsigned long)autoconnect);
 }
 
 /* Opens the panel of `asio`; NULL (and says so) if no dialog appears. */
@@ -249,7 +259,7 @@ int main(void)
 	screenshot("panel");
 
 	/* OK saves. */
-	printf("choose=%d\n", choose(dialog, "512", NEW_NODE));
+	printf("choose=%d\n", choose(dialog, "512", NEW_NODE, FALSE));
 	press(dialog, IDOK);
 	printf("ok.closed=%d\n", wait_closed(dialog));
 	print_registry(dialog, "saved", key);
@@ -259,7 +269,8 @@ int main(void)
 		return 1;
 	print_control(dialog, "reopened", "preferred", PANEL_ID_PREFERRED_SIZE);
 	print_control(dialog, "reopened", "node_setting", PANEL_ID_NODE_SETTING);
-	choose(dialog, "1024", "another-bridge");
+	printf("reopened.autoconnect=%d\n", IsDlgButtonChecked(dialog, PANEL_ID_AUTOCONNECT) == BST_CHECKED);
+	choose(dialog, "1024", "another-bridge", TRUE);
 	press(dialog, IDCANCEL);
 	printf("cancel.closed=%d\n", wait_closed(dialog));
 	print_registry(dialog, "cancel", key);

@@ -266,6 +266,7 @@ struct settings {
 	char node[ASIO_BRIDGE_NAME_LEN];
 	int rt_priority;
 	uint32_t preferred_size;
+	BOOL autoconnect;            /* let the bridge be linked to the default devices */
 };
 
 static void read_settings(const struct driver *d, struct settings *s)
@@ -278,6 +279,7 @@ static void read_settings(const struct driver *d, struct settings *s)
 	lstrcpynA(node, d->entry_node[0] ? d->entry_node : ASIO_BRIDGE_DEFAULT_NODE, node_size);
 	s->rt_priority = DEFAULT_RT_PRIORITY;
 	s->preferred_size = DEFAULT_BUFFER_SIZE;
+	s->autoconnect = TRUE;
 	snprintf(path, sizeof(path), "Software\\ASIO\\%s", d->entry);
 	if (!RegOpenKeyExA(HKEY_CURRENT_USER, path, 0, KEY_READ, &key)) {
 		/* A named entry's node is its name: never another's. */
@@ -291,6 +293,9 @@ static void read_settings(const struct driver *d, struct settings *s)
 		value_size = sizeof(value);
 		if (!RegQueryValueExA(key, "PreferredBufferSize", NULL, &type, (BYTE *)&value, &value_size) && type == REG_DWORD)
 			s->preferred_size = value;
+		value_size = sizeof(value);
+		if (!RegQueryValueExA(key, PANEL_VALUE_AUTOCONNECT, NULL, &type, (BYTE *)&value, &value_size) && type == REG_DWORD)
+			s->autoconnect = value != 0;
 		RegCloseKey(key);
 	}
 	size = GetEnvironmentVariableA("ASIO_BRIDGE_NODE", env, sizeof(env));
@@ -302,6 +307,9 @@ static void read_settings(const struct driver *d, struct settings *s)
 	size = GetEnvironmentVariableA("ASIO_BRIDGE_BUFFER_SIZE", env, sizeof(env));
 	if (size > 0 && size < sizeof(env))
 		s->preferred_size = (uint32_t)strtoul(env, NULL, 10);
+	size = GetEnvironmentVariableA("ASIO_BRIDGE_AUTOCONNECT", env, sizeof(env));
+	if (size > 0 && size < sizeof(env))
+		s->autoconnect = atoi(env) != 0;
 }
 
 /* The preferred buffer size: the setting, or the graph's `quantum` for 0,
@@ -553,6 +561,7 @@ static ASIOBool do_init(IASIO *iface, void *sys_handle)
 	base = strrchr(exe, '\\');
 	p.node = node;
 	p.client = base ? base + 1 : exe;
+	p.hello_flags = settings.autoconnect ? 0 : ASIO_BRIDGE_HELLO_NO_AUTOCONNECT;
 	if (unix_call(ASIO_BRIDGE_UNIX_ATTACH, &p)) {
 		set_error(d, p.error);
 		return FALSE;

@@ -102,13 +102,14 @@ static void realtime_text(const struct panel_state *s, char *text, size_t size)
 }
 
 /* The settings as saved, or their defaults. */
-static void read_settings(const struct panel_state *s, char *node, DWORD node_size, DWORD *size)
+static void read_settings(const struct panel_state *s, char *node, DWORD node_size, DWORD *size, DWORD *autoconnect)
 {
 	HKEY key;
 	DWORD type, len = node_size, value, value_len = sizeof(value);
 
 	lstrcpynA(node, PANEL_DEFAULT_NODE, node_size);
 	*size = PANEL_DEFAULT_PREFERRED_SIZE;
+	*autoconnect = 1;
 	if (RegOpenKeyExA(HKEY_CURRENT_USER, s->settings_key, 0, KEY_READ, &key))
 		return;
 	if (RegQueryValueExA(key, PANEL_VALUE_NODE, NULL, &type, (BYTE *)node, &len) || type != REG_SZ || len <= 1)
@@ -117,6 +118,10 @@ static void read_settings(const struct panel_state *s, char *node, DWORD node_si
 	if (!RegQueryValueExA(key, PANEL_VALUE_PREFERRED_SIZE, NULL, &type, (BYTE *)&value, &value_len)
 	    && type == REG_DWORD)
 		*size = value;
+	value_len = sizeof(value);
+	if (!RegQueryValueExA(key, PANEL_VALUE_AUTOCONNECT, NULL, &type, (BYTE *)&value, &value_len)
+	    && type == REG_DWORD)
+		*autoconnect = value != 0;
 	RegCloseKey(key);
 }
 
@@ -132,7 +137,7 @@ static void resize(HWND dialog, HWND hwnd, int w, int h)
 static int build(HWND dialog, const struct panel_state *s)
 {
 	char text[256], node[PANEL_NAME_LEN];
-	DWORD preferred, size;
+	DWORD preferred, size, autoconnect;
 	int y = 18, i, selected = -1, settings_top;
 	HWND combo, edit, status;
 
@@ -181,9 +186,9 @@ static int build(HWND dialog, const struct panel_state *s)
 	y += 6;
 	settings_top = y;
 	control(dialog, "BUTTON", "Settings (applied the next time a program opens the driver)", BS_GROUPBOX, -1,
-			7, settings_top, DLG_WIDTH - 14, 74);
+			7, settings_top, DLG_WIDTH - 14, 88);
 	y += 13;
-	read_settings(s, node, sizeof(node), &preferred);
+	read_settings(s, node, sizeof(node), &preferred, &autoconnect);
 	control(dialog, "STATIC", "&Preferred buffer size:", SS_LEFT, -1, LABEL_X, y + 2, LABEL_W, 9);
 	combo = control(dialog, "COMBOBOX", "", CBS_DROPDOWNLIST | WS_VSCROLL | WS_TABSTOP, PANEL_ID_PREFERRED_SIZE,
 			VALUE_X, y, 60, 120);
@@ -203,17 +208,21 @@ static int build(HWND dialog, const struct panel_state *s)
 			VALUE_X, y, 120, 12);
 	SendMessageA(edit, EM_LIMITTEXT, PANEL_NAME_LEN - 1, 0);
 	control(dialog, "STATIC", "the bridge's node.name", SS_LEFT, -1, VALUE_X + 124, y + 2, 80, 9);
-	y += 17;
+	y += 15;
+	control(dialog, "BUTTON", "&Link the bridge to the default devices while this program runs",
+			BS_AUTOCHECKBOX | WS_TABSTOP, PANEL_ID_AUTOCONNECT, LABEL_X, y, DLG_WIDTH - 2 * LABEL_X, 10);
+	CheckDlgButton(dialog, PANEL_ID_AUTOCONNECT, autoconnect ? BST_CHECKED : BST_UNCHECKED);
+	y += 16;
 	snprintf(text, sizeof(text), "HKCU\\%s", s->settings_key);
 	control(dialog, "STATIC", "Saved in:", SS_LEFT, -1, LABEL_X, y, LABEL_W, 9);
 	control(dialog, "STATIC", text, SS_LEFT | SS_NOPREFIX, PANEL_ID_SETTINGS_KEY, VALUE_X, y, VALUE_W, 18);
 
 	control(dialog, "BUTTON", "OK", BS_DEFPUSHBUTTON | WS_TABSTOP, IDOK,
-			DLG_WIDTH - 7 - 50 - 4 - 50, settings_top + 83, 50, 14);
+			DLG_WIDTH - 7 - 50 - 4 - 50, settings_top + 97, 50, 14);
 	control(dialog, "BUTTON", "Cancel", BS_PUSHBUTTON | WS_TABSTOP, IDCANCEL,
-			DLG_WIDTH - 7 - 50, settings_top + 83, 50, 14);
+			DLG_WIDTH - 7 - 50, settings_top + 97, 50, 14);
 	SetFocus(combo);
-	return settings_top + 83 + 14 + 7;
+	return settings_top + 97 + 14 + 7;
 }
 
 /* ---- saving ----------------------------------------------------------- */
@@ -222,7 +231,7 @@ static int build(HWND dialog, const struct panel_state *s)
 static BOOL save(HWND dialog, const struct panel_state *s)
 {
 	char node[PANEL_NAME_LEN], text[32], message[300];
-	DWORD size;
+	DWORD size, autoconnect;
 	LONG res;
 	HKEY key;
 	int i;
@@ -239,12 +248,15 @@ static BOOL save(HWND dialog, const struct panel_state *s)
 	size = strtoul(text, NULL, 10);
 	if (size < MIN_SIZE || size > MAX_SIZE)
 		size = PANEL_DEFAULT_PREFERRED_SIZE;
+	autoconnect = IsDlgButtonChecked(dialog, PANEL_ID_AUTOCONNECT) == BST_CHECKED;
 
 	res = RegCreateKeyExA(HKEY_CURRENT_USER, s->settings_key, 0, NULL, 0, KEY_SET_VALUE, NULL, &key, NULL);
 	if (!res) {
 		res = RegSetValueExA(key, PANEL_VALUE_PREFERRED_SIZE, 0, REG_DWORD, (const BYTE *)&size, sizeof(size));
 		if (!res)
 			res = RegSetValueExA(key, PANEL_VALUE_NODE, 0, REG_SZ, (const BYTE *)node, strlen(node) + 1);
+		if (!res)
+			res = RegSetValueExA(key, PANEL_VALUE_AUTOCONNECT, 0, REG_DWORD, (const BYTE *)&autoconnect, sizeof(autoconnect));
 		RegCloseKey(key);
 	}
 	if (res) {

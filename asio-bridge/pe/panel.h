@@ -33,10 +33,12 @@
 /* The settings, saved by OK (IDOK) and dropped by Cancel (IDCANCEL). */
 #define PANEL_ID_PREFERRED_SIZE  110 /* combo box: 32 .. 2048 */
 #define PANEL_ID_NODE_SETTING    111 /* edit box */
+#define PANEL_ID_AUTOCONNECT     112 /* check box */
 
 /* Registry values under HKEY_CURRENT_USER\<settings_key>. */
 #define PANEL_VALUE_PREFERRED_SIZE "PreferredBufferSize" /* REG_DWORD */
 #define PANEL_VALUE_NODE "Node"                           /* REG_SZ */
+#define PANEL_VALUE_AUTOCONNECT "Autoconnect"             /* REG_DWORD, 0 or 1 */
 #define PANEL_DEFAULT_PREFERRED_SIZE 256
 #define PANEL_DEFAULT_NODE "asio-bridge"
 

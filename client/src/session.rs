@@ -118,7 +118,8 @@ impl Session {
         Self::attach_with(node_name, asio_bridge_hello::with_name(client_name))
     }
 
-    /// `attach` with a hand-made hello, for testing the node's refusals.
+    /// `attach` with a hello of the caller's making: its flags, or a
+    /// malformed one to test the node's refusals.
     pub fn attach_with(node_name: &str, hello: asio_bridge_hello) -> Result<Self, AttachError> {
         let path = socket_path(node_name)?;
         let socket = connect_seqpacket(&path).map_err(|e| match e.kind() {

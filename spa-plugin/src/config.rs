@@ -38,6 +38,9 @@ pub struct Config {
     pub max_quantum: u32,
     pub power_of_two: bool,
     pub rates: Vec<u32>,
+    /// node.autoconnect as configured (the autoconnect script reads it):
+    /// shown while no client has asked for the bridge to stay unlinked.
+    pub autoconnect: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,7 +157,8 @@ impl Config {
         let description = get("node.description").map(str::to_owned).unwrap_or_else(|| {
             format!("ASIO bridge ({inputs} in, {outputs} out)")
         });
-        Ok(Self { node_name, description, inputs, outputs, quantum_limit, mode, min_quantum, max_quantum, power_of_two, rates })
+        let autoconnect = get("node.autoconnect").unwrap_or("true").to_owned();
+        Ok(Self { node_name, description, inputs, outputs, quantum_limit, mode, min_quantum, max_quantum, power_of_two, rates, autoconnect })
     }
 }
 

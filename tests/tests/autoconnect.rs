@@ -200,6 +200,48 @@ fn node_autoconnect_false_leaves_the_bridge_unlinked() {
     ran(client);
 }
 
+/// The bridge node's node.autoconnect as pw-dump shows it.
+fn shown_autoconnect(daemon: &Daemon) -> String {
+    let node = daemon.node("asio-bridge");
+    let v = &props(&node)["node.autoconnect"];
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+}
+
+#[test]
+fn a_daw_that_opts_out_leaves_the_bridge_unlinked_while_it_holds_it() {
+    // What the control panel's "Link the bridge to the default devices"
+    // box does when unchecked: the driver's hello asks the node to stay
+    // unlinked, the node shows node.autoconnect = false, the script
+    // removes its links, and all is back when the DAW leaves.
+    let daemon = Daemon::start("autoconnect-daw-opts-out", &[("50-asio-bridge.conf", &fragment("50-asio-bridge.conf"))]);
+    devices(&daemon);
+    set_default(&daemon, "sink-a");
+    let linked = set(&expected("asio-bridge", Some("sink-a"), Some("source-a")));
+    wait_for_links(&daemon, "asio-bridge", &linked, Duration::from_secs(5));
+    assert_eq!(shown_autoconnect(&daemon), "true");
+
+    let client = daemon
+        .client()
+        .args(["--node", "asio-bridge", "--seconds", "4", "--no-autoconnect"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let took = wait_for_links(&daemon, "asio-bridge", &BTreeSet::new(), Duration::from_secs(3));
+    eprintln!("the links went {took:?} after the DAW that opted out attached");
+    assert_eq!(shown_autoconnect(&daemon), "false");
+    // Still unlinked when the default moves while it holds the bridge.
+    set_default(&daemon, "sink-b");
+    sleep(Duration::from_millis(500));
+    assert_eq!(links_of(&daemon, "asio-bridge"), BTreeSet::new(), "linked while the DAW opted out");
+    ran(client);
+
+    let relinked = set(&expected("asio-bridge", Some("sink-b"), Some("source-a")));
+    let took = wait_for_links(&daemon, "asio-bridge", &relinked, Duration::from_secs(3));
+    eprintln!("the links came back {took:?} after it left");
+    assert_eq!(shown_autoconnect(&daemon), "true");
+}
+
 #[test]
 fn target_object_pins_the_bridge_to_a_device() {
     // asio-bridge pinned to sink-b by name; asio-bridge-c to a sink not

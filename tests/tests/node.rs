@@ -213,26 +213,48 @@ fn a_client_of_another_protocol_version_is_refused() {
     assert!(r.str("error").contains(&want), "{}", r.str("error"));
 }
 
+/// A connection to the bridge socket at `path` (SOCK_SEQPACKET, which std
+/// cannot open), as a stream of whole messages.
+fn seqpacket(path: &std::path::Path) -> std::os::unix::net::UnixStream {
+    // SAFETY: plain socket/connect syscalls; the fd is owned by the stream.
+    unsafe {
+        use std::os::fd::FromRawFd;
+        let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0);
+        let mut addr: libc::sockaddr_un = std::mem::zeroed();
+        addr.sun_family = libc::AF_UNIX as u16;
+        for (d, s) in addr.sun_path.iter_mut().zip(path.as_os_str().as_encoded_bytes()) {
+            *d = *s as libc::c_char;
+        }
+        assert_eq!(libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), std::mem::size_of_val(&addr) as u32), 0);
+        std::os::unix::net::UnixStream::from_raw_fd(fd)
+    }
+}
+
+#[test]
+fn a_hello_with_flags_this_node_does_not_know_is_refused_in_words() {
+    use std::io::{Read, Write};
+    let daemon = shipped();
+    daemon.node("asio-bridge");
+    let mut hello = asio_bridge_abi::asio_bridge_hello::with_name("x");
+    hello.flags = 0x80;
+    let mut conn = seqpacket(&daemon.runtime.join("asio-bridge/asio-bridge"));
+    conn.write_all(asio_bridge_abi::as_bytes(&hello)).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 512];
+    let n = conn.read(&mut buf).unwrap();
+    let Ok(asio_bridge_abi::NodeMessage::Refuse(r)) = asio_bridge_abi::decode_node(&buf[..n]) else { panic!("no refusal: {:?}", &buf[..n]) };
+    let text = asio_bridge_abi::c_str(&r.message).to_string();
+    assert_eq!(r.reason, asio_bridge_abi::ASIO_BRIDGE_REFUSE_PROTOCOL, "{text}");
+    assert!(text.contains("unknown hello flags 0x80"), "{text}");
+}
+
 #[test]
 fn hostile_connections_do_not_harm_the_daemon() {
     use std::os::unix::net::UnixStream;
     let mut daemon = shipped();
     daemon.node("asio-bridge");
     let path = daemon.runtime.join("asio-bridge/asio-bridge");
-    let seqpacket = || {
-        // SAFETY: plain socket/connect syscalls; the fd is owned by the stream.
-        unsafe {
-            use std::os::fd::FromRawFd;
-            let fd = libc::socket(libc::AF_UNIX, libc::SOCK_SEQPACKET, 0);
-            let mut addr: libc::sockaddr_un = std::mem::zeroed();
-            addr.sun_family = libc::AF_UNIX as u16;
-            for (d, s) in addr.sun_path.iter_mut().zip(path.as_os_str().as_encoded_bytes()) {
-                *d = *s as libc::c_char;
-            }
-            assert_eq!(libc::connect(fd, (&addr as *const libc::sockaddr_un).cast(), std::mem::size_of_val(&addr) as u32), 0);
-            UnixStream::from_raw_fd(fd)
-        }
-    };
+    let seqpacket = || seqpacket(&path);
     let hello = asio_bridge_abi::asio_bridge_hello::with_name("x");
     let good = asio_bridge_abi::as_bytes(&hello).to_vec();
     let mut bad_magic = good.clone();

@@ -217,19 +217,21 @@ fn the_control_panel_shows_the_bridge_and_saves_the_settings_for_the_next_start(
     assert_eq!(r.str("before.preferred"), "none", "{text}");
     assert_eq!(r.str("panel.preferred"), "256", "{text}");
     assert_eq!(r.str("panel.node_setting"), "asio-bridge", "{text}");
+    assert_eq!((r.str("before.autoconnect"), r.str("panel.autoconnect")), ("none", "1"), "{text}");
     assert_eq!(r.str("panel.sizes"), "32,64,128,256,512,1024,2048", "{text}");
 
     // OK saved the choices; the panel shows them again; Cancel kept them.
     assert_eq!((r.str("choose"), r.str("ok.closed")), ("1", "1"), "{text}");
-    assert_eq!((r.str("saved.preferred"), r.str("saved.node")), ("512", "studio-bridge"), "{text}");
-    assert_eq!((r.str("reopened.preferred"), r.str("reopened.node_setting")), ("512", "studio-bridge"), "{text}");
+    assert_eq!((r.str("saved.preferred"), r.str("saved.node"), r.str("saved.autoconnect")), ("512", "studio-bridge", "0"), "{text}");
+    assert_eq!((r.str("reopened.preferred"), r.str("reopened.node_setting"), r.str("reopened.autoconnect")), ("512", "studio-bridge", "0"), "{text}");
     assert_eq!(r.str("cancel.closed"), "1", "{text}");
-    assert_eq!((r.str("cancel.preferred"), r.str("cancel.node")), ("512", "studio-bridge"), "{text}");
+    assert_eq!((r.str("cancel.preferred"), r.str("cancel.node"), r.str("cancel.autoconnect")), ("512", "studio-bridge", "0"), "{text}");
     // Wine's own reg reads the same from the prefix.
     let out = prefix.reg_query(r"HKCU\Software\ASIO\PipeWire ASIO Bridge");
     let reg = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(reg.contains("PreferredBufferSize") && reg.contains("REG_DWORD") && reg.contains("0x200"), "{}", output_text(&out));
     assert!(reg.contains("Node") && reg.contains("studio-bridge"), "{}", output_text(&out));
+    assert!(reg.lines().any(|l| l.contains("Autoconnect") && l.contains("REG_DWORD") && l.trim_end().ends_with("0x0")), "{}", output_text(&out));
 
     // The next start attaches to the saved node, which does not exist; the
     // panel says so.

@@ -25,7 +25,7 @@ pub mod sys {
 use sys::*;
 
 use static_assertions::const_assert_eq;
-const_assert_eq!(std::mem::size_of::<asio_bridge_attach_params>(), 8 + 8 + 8 + 8 + 124 + 4);
+const_assert_eq!(std::mem::size_of::<asio_bridge_attach_params>(), 8 + 8 + 4 + 4 + 8 + 8 + 124 + 4);
 const_assert_eq!(std::mem::size_of::<asio_bridge_request_params>(), 24);
 const_assert_eq!(std::mem::size_of::<asio_bridge_latencies_params>(), 24);
 const_assert_eq!(std::mem::size_of::<asio_bridge_prepare_params>(), 24);
@@ -181,7 +181,9 @@ unsafe extern "C" fn attach(args: *mut c_void) -> NtStatus {
     entry(args, |p: &mut asio_bridge_attach_params| {
         let node = c_arg(p.node, asio_bridge_abi::default_node());
         let client = c_arg(p.client, "a Windows program");
-        match Session::attach(&node, &client) {
+        let mut hello = asio_bridge_abi::asio_bridge_hello::with_name(&client);
+        hello.flags = p.hello_flags;
+        match Session::attach_with(&node, hello) {
             Ok(s) => {
                 p.shm = s.shm().cast_mut();
                 p.session = Box::into_raw(Box::new(Driver { session: s, engine: UnsafeCell::new(None) })) as u64;

@@ -32,6 +32,8 @@ Options:
                      and report its delay in samples
   --quantum N        ask the node to run the graph at quantum N while attached
   --rate HZ          ask the node to run the graph at HZ while attached
+  --no-autoconnect   ask for the bridge to stay unlinked while attached (the
+                     node shows node.autoconnect = false until it leaves)
   --rt PRIO          run the callback thread SCHED_FIFO at PRIO (1-99)
   --cpu N            pin the callback thread to CPU N
   --protocol-version V  announce another protocol version (for testing refusals)
@@ -54,6 +56,7 @@ struct Options {
     seconds: f64,
     output: Output,
     check_counter: bool,
+    autoconnect: bool,
     flood: Option<(u32, u32)>,
     rt: Option<i32>,
     cpu: Option<usize>,
@@ -69,6 +72,7 @@ fn parse() -> Result<Options, String> {
         seconds: 5.0,
         output: Output::Silence,
         check_counter: false,
+        autoconnect: true,
         flood: None,
         rt: None,
         cpu: None,
@@ -83,6 +87,7 @@ fn parse() -> Result<Options, String> {
         match a.as_str() {
             "--node" => o.node = value("a node name")?,
             "--name" => o.name = value("a name")?,
+            "--no-autoconnect" => o.autoconnect = false,
             "--seconds" => o.seconds = num(value("seconds")?)?,
             "--output" => match value("silence, counter or poison")?.as_str() {
                 "silence" => o.output = Output::Silence,
@@ -212,6 +217,9 @@ fn main() {
     });
     let mut hello = asio_bridge_hello::with_name(&o.name);
     hello.header.version = o.version;
+    if !o.autoconnect {
+        hello.flags = asio_bridge_abi::ASIO_BRIDGE_HELLO_NO_AUTOCONNECT;
+    }
     let mut session = match Session::attach_with(&o.node, hello) {
         Ok(s) => s,
         Err(e) => {

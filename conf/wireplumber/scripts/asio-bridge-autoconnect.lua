@@ -7,7 +7,8 @@
 -- and moves those links when the default changes.
 --
 -- Per bridge node, from its properties:
---   node.autoconnect = false    no links at all
+--   node.autoconnect = false    no links at all (the node also shows false
+--                               while a DAW that opted out holds it)
 --   target.object = <name>      node.name or object.serial of a device to use
 --                               instead of the default: a sink pins the out_*
 --                               side, a source the in_* side, a duplex node
@@ -367,6 +368,12 @@ for _, om in ipairs({ bridges_om, devices_om, ports_om }) do
   om:connect("object-added", schedule)
   om:connect("object-removed", schedule)
 end
+
+-- A bridge's properties change at runtime: node.autoconnect is false while
+-- a DAW that asked to stay unlinked holds it, and true again when it leaves.
+bridges_om:connect("object-added", function (_, bridge)
+  bridge:connect("notify::properties", schedule)
+end)
 
 metadata_om:connect("object-added", function (_, metadata)
   metadata:connect("changed", function (_, subject, key)

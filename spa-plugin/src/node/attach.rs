@@ -7,7 +7,7 @@ use crate::{config::Mode, cycle::Attachment, socket, text::printable};
 use asio_bridge_abi::{
     as_bytes, asio_bridge_refuse, asio_bridge_shm, asio_bridge_welcome, c_str, copy_c_str, decode_client, sealed_memfd,
     ClientMessage, Layout, Mapping, MessageError, ASIO_BRIDGE_INFO_POWER_OF_TWO, ASIO_BRIDGE_INFO_SAME_CYCLE,
-    ASIO_BRIDGE_REFUSE_BUSY, ASIO_BRIDGE_REFUSE_PROTOCOL, ASIO_BRIDGE_REFUSE_RESOURCES, ASIO_BRIDGE_REFUSE_VERSION,
+    ASIO_BRIDGE_HELLO_NO_AUTOCONNECT, ASIO_BRIDGE_REFUSE_BUSY, ASIO_BRIDGE_REFUSE_PROTOCOL, ASIO_BRIDGE_REFUSE_RESOURCES, ASIO_BRIDGE_REFUSE_VERSION,
 };
 use std::{io, os::fd::AsRawFd};
 
@@ -52,6 +52,11 @@ impl Node {
             }
         };
         let name = printable(&c_str(&hello.client_name).to_string());
+        if hello.flags & !ASIO_BRIDGE_HELLO_NO_AUTOCONNECT != 0 {
+            let msg = format!("bad message from ASIO client pid {}: unknown hello flags {:#x}", conn.peer.pid, hello.flags);
+            self.refuse(conn, Warning::Protocol, ASIO_BRIDGE_REFUSE_PROTOCOL, 0, &msg);
+            return None;
+        }
         if let Some(h) = &self.holder {
             let msg = format!(
                 "the ASIO bridge '{}' is in use by {} (pid {}, {}); close that program or choose another bridge node",
@@ -66,7 +71,8 @@ impl Node {
                 let exe = printable(&conn.peer.exe());
                 self.log.info(&format!("ASIO client {name} (pid {}, {exe}) attached to '{}'", conn.peer.pid, self.config.node_name));
                 let conn = self.watched(conn);
-                self.holder = Some(Holder { conn, name, exe, buffer_size: 0, seen: Default::default(), resting: false });
+                let autoconnect = hello.wants_autoconnect();
+                self.holder = Some(Holder { conn, name, exe, buffer_size: 0, autoconnect, seen: Default::default(), resting: false });
                 self.refresh_status();
             }
             Err(e) => {

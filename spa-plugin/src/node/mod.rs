@@ -46,6 +46,8 @@ struct Holder {
     exe: String,
     /// The buffer size the client last asked the graph for (0: none).
     buffer_size: u32,
+    /// Whether the client lets the bridge be autoconnected (its hello).
+    autoconnect: bool,
     seen: status::Seen,
     /// Its socket is not watched until the next housekeeping tick: it
     /// sent more than the node reads at once.

@@ -45,8 +45,13 @@ impl Node {
         if self.holder.is_some() {
             self.data_loop.run(self.rt.get(), |rt| client = rt.client_status());
         }
+        let autoconnect = match &self.holder {
+            Some(h) if !h.autoconnect => "false".to_owned(),
+            _ => self.config.autoconnect.clone(),
+        };
         let (Some(h), Some(c)) = (&mut self.holder, client) else {
             return Status(vec![
+                ("node.autoconnect", autoconnect),
                 ("asio.state", "idle".into()),
                 ("asio.mode", mode.into()),
                 ("asio.buffer-size", String::new()),
@@ -63,6 +68,7 @@ impl Node {
         let buffer = if h.buffer_size != 0 { h.buffer_size } else { frames };
         let binary = Path::new(&h.exe).file_name().map_or(String::new(), |f| f.to_string_lossy().into_owned());
         Status(vec![
+            ("node.autoconnect", autoconnect),
             ("asio.state", if running { "running" } else { "attached" }.into()),
             ("asio.mode", mode.into()),
             ("asio.buffer-size", buffer.to_string()),
