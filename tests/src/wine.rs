@@ -17,21 +17,11 @@ pub struct Prefix {
 
 impl Prefix {
     /// Creates a fresh 64-bit prefix under `dir` (never /tmp: newer Wine
-    /// refuses prefixes there) and registers the staged driver in it with
+    /// refuses prefixes there) with the staged driver registered in it by
     /// the shipped `asio-bridge-register`, as a user would.
     pub fn create(dir: &Path, daemon: &Daemon) -> Self {
         let prefix = Self { path: dir.join("prefix"), runtime: daemon.runtime.clone() };
-        let out = run_with_timeout(
-            Command::new("cp").args(["-a", "--reflink=auto"]).arg(template()).arg(&prefix.path),
-            Duration::from_secs(120),
-        );
-        assert!(out.status.success(), "copying the Wine prefix template failed: {}", output_text(&out));
-        let mut register = Command::new(stage().join("bin/asio-bridge-register"));
-        // Wine's own errors in the output, should registering fail.
-        register.env("WINEPREFIX", &prefix.path).env("WINEDEBUG", "-all,err+all").env_remove("WINEDLLPATH").env_remove("DISPLAY");
-        let out = run_with_timeout(&mut register, Duration::from_secs(180));
-        assert!(out.status.success(), "asio-bridge-register failed: {}", output_text(&out));
-        assert!(String::from_utf8_lossy(&out.stdout).contains("PipeWire ASIO Bridge registered"), "{}", output_text(&out));
+        copy_prefix(registered(), &prefix.path);
         prefix
     }
 
@@ -62,54 +52,90 @@ impl Prefix {
     }
 }
 
-/// A prefix `wineboot -i` has made and nothing else has touched, made once
-/// per Wine version and copied for each test: initialising is most of a
-/// prefix's cost (about 7 s of every test), and what it makes does not
-/// depend on the test. No WINEDLLPATH, so it holds no copy of the driver.
-fn template() -> &'static Path {
-    static TEMPLATE: OnceLock<PathBuf> = OnceLock::new();
-    TEMPLATE.get_or_init(|| {
-        let out = run_with_timeout(Command::new("wine").arg("--version"), Duration::from_secs(30));
-        assert!(out.status.success(), "wine --version failed (is wine installed?): {}", output_text(&out));
-        let version: String = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
-            .collect();
-        let e2e = root().join("target/e2e");
-        let template = e2e.join(format!("wine-template-{version}"));
-        if template.join("system.reg").exists() {
-            return template;
+fn copy_prefix(from: &Path, to: &Path) {
+    let out = run_with_timeout(Command::new("cp").args(["-a", "--reflink=auto"]).arg(from).arg(to), Duration::from_secs(120));
+    assert!(out.status.success(), "copying the Wine prefix {} failed: {}", from.display(), output_text(&out));
+}
+
+/// Runs `args` with `prefix` as WINEPREFIX: no display, no staged files on
+/// WINEDLLPATH (the register script finds them itself).
+fn in_prefix(prefix: &Path, args: &[&Path]) -> Output {
+    let mut c = Command::new(args[0]);
+    // Wine's own errors in the output, should a step fail.
+    c.args(&args[1..])
+        .env("WINEPREFIX", prefix)
+        .env("WINEDEBUG", "-all,err+all")
+        .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
+        .env_remove("WINEDLLPATH")
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY");
+    run_with_timeout(&mut c, Duration::from_secs(180))
+}
+
+/// The prefix target/e2e/`name`, made by `make` the first time it is asked
+/// for: aside, then renamed into place, so it is never seen half made.
+/// Others starting with `family` are stale versions of it and are removed.
+fn made_once(family: &str, name: &str, make: impl FnOnce(&Path)) -> PathBuf {
+    let e2e = root().join("target/e2e");
+    let made = e2e.join(name);
+    if made.is_dir() {
+        return made;
+    }
+    std::fs::create_dir_all(&e2e).unwrap();
+    for entry in std::fs::read_dir(&e2e).unwrap().flatten() {
+        if entry.file_name().to_string_lossy().starts_with(family) {
+            let _ = std::fs::remove_dir_all(entry.path());
         }
-        // Made aside and renamed into place, so a template is never half made.
-        let making = e2e.join(format!("wine-template-{version}.{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&making);
-        std::fs::create_dir_all(&e2e).unwrap();
-        let wine = |args: &[&str]| {
-            let mut c = Command::new(args[0]);
-            c.args(&args[1..])
-                .env("WINEPREFIX", &making)
-                .env("WINEDEBUG", "-all")
-                .env("WINEDLLOVERRIDES", "mscoree,mshtml=")
-                .env_remove("WINEDLLPATH")
-                .env_remove("DISPLAY")
-                .env_remove("WAYLAND_DISPLAY");
-            run_with_timeout(&mut c, Duration::from_secs(180))
-        };
-        let out = wine(&["wine", "wineboot", "-i"]);
+    }
+    let making = e2e.join(format!("{name}.{}", std::process::id()));
+    make(&making);
+    // Every process of the prefix gone, so copies are of a quiet prefix.
+    let out = in_prefix(&making, &[Path::new("wineserver"), Path::new("-w")]);
+    assert!(out.status.success(), "wineserver -w failed: {}", output_text(&out));
+    std::fs::rename(&making, &made).unwrap_or_else(|e| panic!("{}: {e}", made.display()));
+    made
+}
+
+/// A prefix `wineboot -i` made, once per Wine version: initialising is
+/// most of a prefix's cost, and what it makes does not depend on the test.
+fn initialised() -> PathBuf {
+    let out = run_with_timeout(Command::new("wine").arg("--version"), Duration::from_secs(30));
+    assert!(out.status.success(), "wine --version failed (is wine installed?): {}", output_text(&out));
+    let version: String = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
+        .collect();
+    made_once("wine-initialised-", &format!("wine-initialised-{version}"), |making| {
+        let out = in_prefix(making, &[Path::new("wine"), Path::new("wineboot"), Path::new("-i")]);
         assert!(out.status.success(), "wineboot -i failed (is wine installed?): {}", output_text(&out));
-        // Every process of the prefix gone, so the copy is of a quiet prefix.
-        let out = wine(&["wineserver", "-w"]);
-        assert!(out.status.success(), "wineserver -w failed: {}", output_text(&out));
-        match std::fs::rename(&making, &template) {
-            Ok(()) => {}
-            // another test process made it first
-            Err(_) if template.join("system.reg").exists() => {
-                let _ = std::fs::remove_dir_all(&making);
+    })
+}
+
+/// A prefix the shipped `asio-bridge-register` registered the staged driver
+/// in, once per Wine version and build of the driver and the script, and
+/// copied for each test (registering runs `wineboot -u` and regsvr32, about
+/// 10 s). The register script's own test runs it in a prefix of its own.
+fn registered() -> &'static Path {
+    static REGISTERED: OnceLock<PathBuf> = OnceLock::new();
+    REGISTERED.get_or_init(|| {
+        let initialised = initialised();
+        let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+        for file in ["lib/wine/x86_64-windows/asiobridge.dll", "bin/asio-bridge-register"] {
+            let path = stage().join(file);
+            let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+            for b in bytes.into_iter().chain(file.bytes()) {
+                hash = (hash ^ u64::from(b)).wrapping_mul(0x100_0000_01b3);
             }
-            Err(e) => panic!("{}: {e}", template.display()),
         }
-        template
+        let name = format!("wine-registered-{}-{hash:016x}", initialised.file_name().unwrap().to_string_lossy());
+        made_once("wine-registered-", &name, |making| {
+            copy_prefix(&initialised, making);
+            let out = in_prefix(making, &[&stage().join("bin/asio-bridge-register")]);
+            assert!(out.status.success(), "asio-bridge-register failed: {}", output_text(&out));
+            let said = String::from_utf8_lossy(&out.stdout);
+            assert!(said.contains("PipeWire ASIO Bridge registered"), "{}", output_text(&out));
+        })
     })
 }
 
