@@ -96,6 +96,12 @@ fn made_once(family: &str, name: &str, make: impl FnOnce(&Path)) -> PathBuf {
     made
 }
 
+/// Makes `to` a copy of a prefix `wineboot -i` made and nothing else
+/// touched, as a user's prefix before the bridge.
+pub fn copy_initialised(to: &Path) {
+    copy_prefix(&initialised(), to);
+}
+
 /// A prefix `wineboot -i` made, once per Wine version: initialising is
 /// most of a prefix's cost, and what it makes does not depend on the test.
 fn initialised() -> PathBuf {
