@@ -46,7 +46,7 @@ fn the_process_loop_allocates_nothing() {
     daemon.force_quantum(256);
     // SAFETY: the same process reads the daemon's runtime dir from here on.
     unsafe { std::env::set_var("XDG_RUNTIME_DIR", &daemon.runtime) };
-    let mut attach = asio_bridge_attach_params { node: c"asio-bridge".as_ptr(), client: c"rt-test".as_ptr(), session: 0, shm: std::ptr::null_mut(), error: [0; 124] };
+    let mut attach = asio_bridge_attach_params { node: c"asio-bridge".as_ptr(), client: c"rt-test".as_ptr(), hello_flags: 0, session: 0, shm: std::ptr::null_mut(), error: [0; 124] };
     assert_eq!(call(ASIO_BRIDGE_UNIX_ATTACH, &mut attach), 0, "{}", asio_bridge_abi::c_str(&attach.error));
     let frames = 128u32;
     let mut host = vec![0f32; 2 * 4 * frames as usize];
