@@ -453,6 +453,14 @@ impl Daemon {
         found.unwrap()
     }
 
+    /// Property `key` of node `name` as the text it was set to (pw-dump
+    /// prints numbers and booleans bare); "null" when it has none.
+    pub fn node_prop(&self, name: &str, key: &str) -> String {
+        let node = self.node(name);
+        let v = &props(&node)[key];
+        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+    }
+
     /// The ports of node `name`, sorted by port.name.
     pub fn ports(&self, name: &str) -> Vec<Value> {
         let id = self.node(name)["id"].clone();

@@ -200,13 +200,6 @@ fn node_autoconnect_false_leaves_the_bridge_unlinked() {
     ran(client);
 }
 
-/// The bridge node's node.autoconnect as pw-dump shows it.
-fn shown_autoconnect(daemon: &Daemon) -> String {
-    let node = daemon.node("asio-bridge");
-    let v = &props(&node)["node.autoconnect"];
-    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
-}
-
 #[test]
 fn a_daw_that_opts_out_leaves_the_bridge_unlinked_while_it_holds_it() {
     // What the control panel's "Link the bridge to the default devices"
@@ -218,7 +211,7 @@ fn a_daw_that_opts_out_leaves_the_bridge_unlinked_while_it_holds_it() {
     set_default(&daemon, "sink-a");
     let linked = set(&expected("asio-bridge", Some("sink-a"), Some("source-a")));
     wait_for_links(&daemon, "asio-bridge", &linked, Duration::from_secs(5));
-    assert_eq!(shown_autoconnect(&daemon), "true");
+    assert_eq!(daemon.node_prop("asio-bridge", "node.autoconnect"), "true");
 
     let client = daemon
         .client()
@@ -229,7 +222,7 @@ fn a_daw_that_opts_out_leaves_the_bridge_unlinked_while_it_holds_it() {
         .unwrap();
     let took = wait_for_links(&daemon, "asio-bridge", &BTreeSet::new(), Duration::from_secs(3));
     eprintln!("the links went {took:?} after the DAW that opted out attached");
-    assert_eq!(shown_autoconnect(&daemon), "false");
+    assert_eq!(daemon.node_prop("asio-bridge", "node.autoconnect"), "false");
     // Still unlinked when the default moves while it holds the bridge.
     set_default(&daemon, "sink-b");
     sleep(Duration::from_millis(500));
@@ -239,7 +232,7 @@ fn a_daw_that_opts_out_leaves_the_bridge_unlinked_while_it_holds_it() {
     let relinked = set(&expected("asio-bridge", Some("sink-b"), Some("source-a")));
     let took = wait_for_links(&daemon, "asio-bridge", &relinked, Duration::from_secs(3));
     eprintln!("the links came back {took:?} after it left");
-    assert_eq!(shown_autoconnect(&daemon), "true");
+    assert_eq!(daemon.node_prop("asio-bridge", "node.autoconnect"), "true");
 }
 
 #[test]

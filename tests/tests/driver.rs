@@ -284,20 +284,13 @@ fn the_preferred_buffer_size_is_a_setting() {
     assert_eq!(r.num("buffer_size"), 64.0, "{}", output_text(&out));
 }
 
-/// The node's node.autoconnect as pw-dump shows it.
-fn shown_autoconnect(daemon: &Daemon) -> String {
-    let node = daemon.node("asio-bridge");
-    let v = &asio_bridge_tests::props(&node)["node.autoconnect"];
-    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
-}
-
 /// The control panel's autoconnect box (the entry's Autoconnect value):
 /// off, the node shows node.autoconnect = false while the host holds it,
 /// which is what the autoconnect script acts on (tests/autoconnect.rs).
 #[test]
 fn the_autoconnect_setting_reaches_the_node() {
     let daemon = bridge();
-    assert_eq!(shown_autoconnect(&daemon), "true");
+    assert_eq!(daemon.node_prop("asio-bridge", "node.autoconnect"), "true");
     let prefix = Prefix::create(&daemon.dir, &daemon);
     reg_add(&prefix, r"HKCU\Software\ASIO\PipeWire ASIO Bridge", "Autoconnect", 0);
     let host = prefix
@@ -309,16 +302,16 @@ fn the_autoconnect_setting_reaches_the_node() {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    let mut shown = shown_autoconnect(&daemon);
+    let mut shown = daemon.node_prop("asio-bridge", "node.autoconnect");
     while shown != "false" && start.elapsed() < Duration::from_secs(20) {
         std::thread::sleep(Duration::from_millis(100));
-        shown = shown_autoconnect(&daemon);
+        shown = daemon.node_prop("asio-bridge", "node.autoconnect");
     }
     let out = host.wait_with_output().unwrap();
     assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(shown, "false", "while the host ran: {}", output_text(&out));
     let left = Instant::now();
-    while shown_autoconnect(&daemon) != "true" {
+    while daemon.node_prop("asio-bridge", "node.autoconnect") != "true" {
         assert!(left.elapsed() < Duration::from_secs(2), "node.autoconnect stayed false after the host left");
         std::thread::sleep(Duration::from_millis(50));
     }

@@ -64,12 +64,6 @@ impl Sandbox {
         println!("$ {line}\n{}", output_text(&out));
         out
     }
-
-    fn node_prop(&self, key: &str) -> String {
-        let node = self.daemon.node("asio-bridge");
-        let v = &asio_bridge_tests::props(&node)[key];
-        v.as_str().map_or_else(|| v.to_string(), str::to_owned)
-    }
 }
 
 #[test]
@@ -111,7 +105,7 @@ fn the_readme_first_session_runs_as_written() {
                     .spawn()
                     .unwrap();
                 let start = Instant::now();
-                while sandbox.node_prop("asio.state") != "running" {
+                while sandbox.daemon.node_prop("asio-bridge", "asio.state") != "running" {
                     assert!(start.elapsed() < Duration::from_secs(30), "the DAW never ran through the bridge");
                     std::thread::sleep(Duration::from_millis(100));
                 }
