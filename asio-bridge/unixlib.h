@@ -93,6 +93,8 @@ struct asio_bridge_process_params {
 	/* Where the time goes, CLOCK_MONOTONIC ns, of the wait that brought
 	 * the cycle that completed the buffer: */
 	uint64_t publish_nsec; /* out: the node's, just before its futex wake */
+	uint64_t wait_nsec;    /* out: the wait began (after publish_nsec: the
+	                        * cycle was there already, the host was late) */
 	uint64_t wake_nsec;    /* out: the wait returned with that cycle */
 };
 

@@ -70,7 +70,10 @@ typedef struct ASIOBridgeSchedule {
  * from inside the callback; ASE_NotPresent elsewhere. */
 enum { kAsioBridgeGetCycleTimes = 0x50574154 };
 typedef struct ASIOBridgeCycleTimes {
-	uint64_t publish_nsec; /* the node woke the driver for the graph cycle */
+	uint64_t graph_nsec;   /* the graph cycle's clock time (systemTime) */
+	uint64_t publish_nsec; /* the node woke the driver for it */
+	uint64_t wait_nsec;    /* the driver began waiting for it (after
+	                        * publish_nsec: the host was still busy) */
 	uint64_t wake_nsec;    /* the driver's wait returned with it */
 	uint64_t now_nsec;     /* this call */
 } ASIOBridgeCycleTimes;

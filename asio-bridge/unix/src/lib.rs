@@ -29,9 +29,9 @@ const_assert_eq!(std::mem::size_of::<asio_bridge_attach_params>(), 8 + 8 + 8 + 8
 const_assert_eq!(std::mem::size_of::<asio_bridge_request_params>(), 24);
 const_assert_eq!(std::mem::size_of::<asio_bridge_latencies_params>(), 24);
 const_assert_eq!(std::mem::size_of::<asio_bridge_prepare_params>(), 24);
-const_assert_eq!(std::mem::size_of::<asio_bridge_process_params>(), 64);
+const_assert_eq!(std::mem::size_of::<asio_bridge_process_params>(), 72);
 const_assert_eq!(std::mem::offset_of!(asio_bridge_process_params, nsec), 40);
-const_assert_eq!(std::mem::offset_of!(asio_bridge_process_params, wake_nsec), 56);
+const_assert_eq!(std::mem::offset_of!(asio_bridge_process_params, wake_nsec), 64);
 const_assert_eq!(std::mem::size_of::<asio_bridge_clock_params>(), 8);
 const_assert_eq!(std::mem::size_of::<asio_bridge_realtime_params>(), 16);
 
@@ -137,7 +137,8 @@ struct Engine {
     /// A cycle published before the host started has less than a quantum
     /// left: it is completed with silence, not given to the host.
     fresh: bool,
-    /// When the wait that brought `cycle` returned, CLOCK_MONOTONIC ns.
+    /// When the wait that brought `cycle` began and returned, CLOCK_MONOTONIC ns.
+    waited: u64,
     woken: u64,
 }
 
@@ -259,6 +260,7 @@ unsafe extern "C" fn prepare(args: *mut c_void) -> NtStatus {
             next_half: 0,
             cursor: d.session.cursor(),
             fresh: true,
+            waited: 0,
             woken: 0,
         });
         STATUS_SUCCESS
@@ -284,7 +286,7 @@ unsafe extern "C" fn process(args: *mut c_void) -> NtStatus {
                     e.handed_out = Some(e.next_half);
                     e.next_half ^= 1;
                     (p.frames, p.rate, p.late_cycles, p.nsec) = (cycle.frames, cycle.rate, cycle.late_cycles, cycle.nsec);
-                    (p.publish_nsec, p.wake_nsec) = (cycle.publish_nsec, e.woken);
+                    (p.publish_nsec, p.wait_nsec, p.wake_nsec) = (cycle.publish_nsec, e.waited, e.woken);
                     (p.input_latency, p.output_latency) = latencies(&cycle, e.reblocker.delay());
                     return STATUS_SUCCESS;
                 }
@@ -293,6 +295,7 @@ unsafe extern "C" fn process(args: *mut c_void) -> NtStatus {
                 e.cycle = None;
             }
             let wait = if e.fresh { Duration::ZERO } else { timeout };
+            e.waited = asio_bridge_abi::monotonic_nsec();
             let waited = e.cursor.wait(session, wait);
             e.woken = asio_bridge_abi::monotonic_nsec();
             match waited {
