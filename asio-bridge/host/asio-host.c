@@ -38,11 +38,14 @@ static const char usage[] =
 	"     --late-wake PCT  count wake-ups (the node's publish to the callback's\n"
 	"                  entry) longer than PCT % of the period (default 10)\n"
 	"                  With this driver, run also reports where each buffer's\n"
-	"                  time went, p50/p99/max in us: step_futex (the node's\n"
-	"                  publish to the driver's wait returning), step_dispatch\n"
+	"                  time went, p50/p99/max in us: step_daemon (the graph\n"
+	"                  cycle's clock time to the node's publish: the daemon's\n"
+	"                  part), step_futex (the publish to the driver's wait\n"
+	"                  returning), step_dispatch\n"
 	"                  (that to the callback's entry), step_callback (entry to\n"
 	"                  output ready, where a DAW calls outputReady) and wake\n"
-	"                  (publish to entry)\n"
+	"                  (publish to entry); and how many cycles were published\n"
+	"                  before the driver began waiting (the host was late)\n"
 	"     --no-timeinfo  refuse time info, so the driver uses bufferSwitch\n"
 	"     --no-size-change  do not support kAsioBufferSizeChange, like older hosts\n"
 	"                  When the driver asks for a new buffer size the host\n"
@@ -123,9 +126,9 @@ static struct {
 	LARGE_INTEGER entry_tick;  /* QueryPerformanceCounter at the callback's entry */
 	BOOL times_valid;          /* the driver filled `entry` for this callback */
 	ASIOBridgeCycleTimes entry;
-	uint32_t *step_futex, *step_dispatch, *step_callback, *wake;
+	uint32_t *step_daemon, *step_futex, *step_dispatch, *step_callback, *wake;
 	size_t n_times, max_times;
-	uint64_t late_wakes;
+	uint64_t late_wakes, published_before_wait;
 	uint64_t clock_read_ns;    /* the cheapest of a few back-to-back reads */
 } rec;
 
@@ -205,11 +208,14 @@ static void leave_callback(const LARGE_INTEGER *freq)
 		}
 	}
 	wake = clamp_ns(rec.entry.now_nsec, rec.entry.publish_nsec);
+	rec.step_daemon[rec.n_times] = clamp_ns(rec.entry.publish_nsec, rec.entry.graph_nsec);
 	rec.step_futex[rec.n_times] = clamp_ns(rec.entry.wake_nsec, rec.entry.publish_nsec);
 	rec.step_dispatch[rec.n_times] = clamp_ns(rec.entry.now_nsec, rec.entry.wake_nsec);
 	rec.step_callback[rec.n_times] = clamp_ns(ready.now_nsec, rec.entry.now_nsec);
 	rec.wake[rec.n_times] = wake;
 	rec.n_times++;
+	if ((int64_t)(rec.entry.wait_nsec - rec.entry.publish_nsec) > 0)
+		rec.published_before_wait++;
 	if (wake > rec.late_wake_pct / 100 * buffer_size / sample_rate * 1e9)
 		rec.late_wakes++;
 }
@@ -607,11 +613,12 @@ static int cmd_run(const char *driver, double seconds, int32_t buffer, double ra
 	rec.max_intervals = (size_t)(seconds * 192000 / (min > 0 ? min : 32)) + 1024;
 	rec.intervals = calloc(rec.max_intervals, sizeof(double));
 	rec.max_times = rec.max_intervals;
+	rec.step_daemon = calloc(rec.max_times, sizeof(uint32_t));
 	rec.step_futex = calloc(rec.max_times, sizeof(uint32_t));
 	rec.step_dispatch = calloc(rec.max_times, sizeof(uint32_t));
 	rec.step_callback = calloc(rec.max_times, sizeof(uint32_t));
 	rec.wake = calloc(rec.max_times, sizeof(uint32_t));
-	if (!rec.intervals || !rec.step_futex || !rec.step_dispatch || !rec.step_callback || !rec.wake)
+	if (!rec.intervals || !rec.step_daemon || !rec.step_futex || !rec.step_dispatch || !rec.step_callback || !rec.wake)
 		return 1;
 	if ((err = open_buffers(buffer > 0 ? buffer : pref, &lin, &lout)) != ASE_OK) {
 		printf("open=%d\n", (int)err);
@@ -715,6 +722,8 @@ static int cmd_run(const char *driver, double seconds, int32_t buffer, double ra
 		printf("burn_pct=%.1f\nlate_wake_pct=%.1f\nlate_wakes=%llu\ntimed_callbacks=%llu\nclock_read_ns=%llu\n",
 				rec.burn_pct, rec.late_wake_pct, (unsigned long long)rec.late_wakes,
 				(unsigned long long)rec.n_times, (unsigned long long)rec.clock_read_ns);
+		printf("published_before_wait=%llu\n", (unsigned long long)rec.published_before_wait);
+		print_figures("step_daemon", rec.step_daemon, rec.n_times);
 		print_figures("step_futex", rec.step_futex, rec.n_times);
 		print_figures("step_dispatch", rec.step_dispatch, rec.n_times);
 		print_figures("step_callback", rec.step_callback, rec.n_times);
