@@ -129,20 +129,26 @@ fn main() {
     }
 
     println!(
-        "where the time goes, p50 / p99 / max µs: the node's publish (just before its futex wake) -> the driver's wait returns (unix half) \
-         -> the callback's entry (PE) -> output ready (after the burn, where a DAW calls outputReady); \
-         all CLOCK_MONOTONIC, the PE side's read through the unix half ({} ns a read, inside each step)",
+        "where the time goes, p50 / p99 / max µs: the graph cycle's clock time -> the node's publish (just before its futex wake; \
+         the daemon's part) -> the driver's wait returns (unix half) -> the callback's entry (PE) -> output ready (after the burn, \
+         where a DAW calls outputReady); all CLOCK_MONOTONIC, the PE side's read through the unix half ({} ns a read, inside each step); \
+         host late: cycles published before the driver began waiting for them (the previous callback still ran)",
         cells[0].r.str("clock_read_ns")
     );
-    println!("{:>7} | {:>6} | {:>30} | {:>30} | {:>30}", "quantum", "burn %", "publish -> wait returns", "wait returns -> callback", "callback -> output ready");
+    println!(
+        "{:>7} | {:>6} | {:>24} | {:>24} | {:>24} | {:>24} | {:>9}",
+        "quantum", "burn %", "clock -> publish", "publish -> wait returns", "wait returns -> callback", "callback -> output ready", "host late"
+    );
     for c in &cells {
         println!(
-            "{:>7} | {:>6} | {:>30} | {:>30} | {:>30}",
+            "{:>7} | {:>6} | {:>24} | {:>24} | {:>24} | {:>24} | {:>9}",
             c.quantum,
             c.burn,
+            triple(figures(&c.r, "step_daemon")),
             triple(figures(&c.r, "step_futex")),
             triple(figures(&c.r, "step_dispatch")),
-            triple(figures(&c.r, "step_callback"))
+            triple(figures(&c.r, "step_callback")),
+            c.r.str("published_before_wait")
         );
     }
     println!("daemon threads: {}", daemon_threads(daemon.pid()));
