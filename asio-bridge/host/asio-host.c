@@ -44,8 +44,10 @@ static const char usage[] =
 	"                  returning), step_dispatch\n"
 	"                  (that to the callback's entry), step_callback (entry to\n"
 	"                  output ready, where a DAW calls outputReady) and wake\n"
-	"                  (publish to entry); and how many cycles were published\n"
-	"                  before the driver began waiting (the host was late)\n"
+	"                  (publish to entry); how many cycles were published\n"
+	"                  before the driver began waiting (the host was late),\n"
+	"                  and how many the daemon published more than a period\n"
+	"                  after their clock time (a device would have had an xrun)\n"
 	"     --no-timeinfo  refuse time info, so the driver uses bufferSwitch\n"
 	"     --no-size-change  do not support kAsioBufferSizeChange, like older hosts\n"
 	"                  When the driver asks for a new buffer size the host\n"
@@ -128,7 +130,7 @@ static struct {
 	ASIOBridgeCycleTimes entry;
 	uint32_t *step_daemon, *step_futex, *step_dispatch, *step_callback, *wake;
 	size_t n_times, max_times;
-	uint64_t late_wakes, published_before_wait;
+	uint64_t late_wakes, published_before_wait, daemon_late;
 	uint64_t clock_read_ns;    /* the cheapest of a few back-to-back reads */
 } rec;
 
@@ -183,7 +185,8 @@ static void leave_callback(const LARGE_INTEGER *freq)
 {
 	ASIOBridgeCycleTimes ready;
 	LARGE_INTEGER now;
-	uint32_t wake;
+	uint32_t wake, daemon;
+	double period_ns;
 
 	if (rec.burn_pct > 0) {
 		LONGLONG until = rec.entry_tick.QuadPart
@@ -207,8 +210,10 @@ static void leave_callback(const LARGE_INTEGER *freq)
 				rec.clock_read_ns = b.now_nsec - a.now_nsec;
 		}
 	}
+	period_ns = (double)buffer_size / sample_rate * 1e9;
+	daemon = clamp_ns(rec.entry.publish_nsec, rec.entry.graph_nsec);
 	wake = clamp_ns(rec.entry.now_nsec, rec.entry.publish_nsec);
-	rec.step_daemon[rec.n_times] = clamp_ns(rec.entry.publish_nsec, rec.entry.graph_nsec);
+	rec.step_daemon[rec.n_times] = daemon;
 	rec.step_futex[rec.n_times] = clamp_ns(rec.entry.wake_nsec, rec.entry.publish_nsec);
 	rec.step_dispatch[rec.n_times] = clamp_ns(rec.entry.now_nsec, rec.entry.wake_nsec);
 	rec.step_callback[rec.n_times] = clamp_ns(ready.now_nsec, rec.entry.now_nsec);
@@ -216,7 +221,9 @@ static void leave_callback(const LARGE_INTEGER *freq)
 	rec.n_times++;
 	if ((int64_t)(rec.entry.wait_nsec - rec.entry.publish_nsec) > 0)
 		rec.published_before_wait++;
-	if (wake > rec.late_wake_pct / 100 * buffer_size / sample_rate * 1e9)
+	if (daemon > period_ns)
+		rec.daemon_late++;
+	if (wake > rec.late_wake_pct / 100 * period_ns)
 		rec.late_wakes++;
 }
 
@@ -722,7 +729,8 @@ static int cmd_run(const char *driver, double seconds, int32_t buffer, double ra
 		printf("burn_pct=%.1f\nlate_wake_pct=%.1f\nlate_wakes=%llu\ntimed_callbacks=%llu\nclock_read_ns=%llu\n",
 				rec.burn_pct, rec.late_wake_pct, (unsigned long long)rec.late_wakes,
 				(unsigned long long)rec.n_times, (unsigned long long)rec.clock_read_ns);
-		printf("published_before_wait=%llu\n", (unsigned long long)rec.published_before_wait);
+		printf("published_before_wait=%llu\ndaemon_late_cycles=%llu\n",
+				(unsigned long long)rec.published_before_wait, (unsigned long long)rec.daemon_late);
 		print_figures("step_daemon", rec.step_daemon, rec.n_times);
 		print_figures("step_futex", rec.step_futex, rec.n_times);
 		print_figures("step_dispatch", rec.step_dispatch, rec.n_times);
