@@ -90,12 +90,17 @@ fn main() {
     );
     println!(
         "overloads: kAsioOverload messages; lost: cycles the node played silence for (the host's late_cycles); \
-         late wake-ups: the node's publish -> the callback's entry longer than {LATE_WAKE_PCT} % of the period; wake-up: publish -> entry, µs"
+         late wake-ups: the node's publish -> the callback's entry longer than {LATE_WAKE_PCT} % of the period; wake-up: publish -> entry, µs; \
+         daemon late: cycles the daemon published more than a period after their clock time, the machine's loss, not the bridge's \
+         (a device would have had an xrun; the Dummy-Driver here loses nothing)"
     );
-    println!("{:>7} | {:>9} | {:>6} | {:>9} | {:>9} | {:>6} | {:>13} | {:>30}", "quantum", "period µs", "burn %", "callbacks", "overloads", "lost", "late wake-ups", "wake-up p50 / p99 / max");
+    println!(
+        "{:>7} | {:>9} | {:>6} | {:>9} | {:>9} | {:>6} | {:>13} | {:>30} | {:>11}",
+        "quantum", "period µs", "burn %", "callbacks", "overloads", "lost", "late wake-ups", "wake-up p50 / p99 / max", "daemon late"
+    );
     for c in &cells {
         println!(
-            "{:>7} | {:>9.0} | {:>6} | {:>9} | {:>9} | {:>6} | {:>13} | {:>30}",
+            "{:>7} | {:>9.0} | {:>6} | {:>9} | {:>9} | {:>6} | {:>13} | {:>30} | {:>11}",
             c.quantum,
             c.quantum as f64 * 1e6 / RATE as f64,
             c.burn,
@@ -103,7 +108,8 @@ fn main() {
             c.r.str("overloads"),
             c.r.str("late_cycles"),
             c.r.str("late_wakes"),
-            triple(figures(&c.r, "wake"))
+            triple(figures(&c.r, "wake")),
+            c.r.str("daemon_late_cycles")
         );
     }
     let rt = |f: &str| std::fs::read_to_string(format!("/proc/sys/kernel/{f}")).map_or_else(|_| "?".into(), |s| s.trim().to_owned());
