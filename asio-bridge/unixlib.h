@@ -23,6 +23,7 @@ enum asio_bridge_unix_call {
 	ASIO_BRIDGE_UNIX_PREPARE,
 	ASIO_BRIDGE_UNIX_PROCESS,
 	ASIO_BRIDGE_UNIX_SET_REALTIME,
+	ASIO_BRIDGE_UNIX_CLOCK,
 	ASIO_BRIDGE_UNIX_CALL_COUNT,
 };
 
@@ -90,6 +91,19 @@ struct asio_bridge_process_params {
 	uint32_t input_latency;  /* out: what getLatencies should report now */
 	uint32_t output_latency;
 	uint64_t nsec;        /* out: graph time of the cycle that completed the buffer */
+	/* Where the time goes, CLOCK_MONOTONIC ns, of the wait that brought
+	 * the cycle that completed the buffer: */
+	uint64_t publish_nsec; /* out: the node's, just before its futex wake */
+	uint64_t wait_nsec;    /* out: the wait began (after publish_nsec: the
+	                        * cycle was there already, the host was late) */
+	uint64_t wake_nsec;    /* out: the wait returned with that cycle */
+};
+
+/* CLOCK_MONOTONIC now, which PE code cannot read itself (Wine's
+ * QueryPerformanceCounter counts CLOCK_MONOTONIC_RAW): to set the PE
+ * side's moments against the node's and the unix half's. */
+struct asio_bridge_clock_params {
+	uint64_t nsec;        /* out */
 };
 
 /* Raises the calling thread to SCHED_FIFO at `priority` (<= 0: leaves it

@@ -32,6 +32,22 @@ static const char usage[] =
 	"                  for it bit-exactly and its delay is measured; silence\n"
 	"                  counts as dropouts, the stream resuming later after\n"
 	"                  silence as a latency shift, anything else as mismatches\n"
+	"     --burn PCT   busy-spin in each callback until PCT % of the buffer's\n"
+	"                  period has passed since the callback was entered, as a\n"
+	"                  DAW using that much of each period would (default 0)\n"
+	"     --late-wake PCT  count wake-ups (the node's publish to the callback's\n"
+	"                  entry) longer than PCT % of the period (default 10)\n"
+	"                  With this driver, run also reports where each buffer's\n"
+	"                  time went, p50/p99/max in us: step_daemon (the graph\n"
+	"                  cycle's clock time to the node's publish: the daemon's\n"
+	"                  part), step_futex (the publish to the driver's wait\n"
+	"                  returning), step_dispatch\n"
+	"                  (that to the callback's entry), step_callback (entry to\n"
+	"                  output ready, where a DAW calls outputReady) and wake\n"
+	"                  (publish to entry); how many cycles were published\n"
+	"                  before the driver began waiting (the host was late),\n"
+	"                  and how many the daemon published more than a period\n"
+	"                  after their clock time (a device would have had an xrun)\n"
 	"     --no-timeinfo  refuse time info, so the driver uses bufferSwitch\n"
 	"     --no-size-change  do not support kAsioBufferSizeChange, like older hosts\n"
 	"                  When the driver asks for a new buffer size the host\n"
@@ -106,6 +122,16 @@ static struct {
 	LARGE_INTEGER last_tick;
 	double *intervals;
 	size_t n_intervals, max_intervals;
+	/* Where each buffer's time went (kAsioBridgeGetCycleTimes), ns, one
+	 * entry per callback, allocated by run before the stream starts. */
+	double burn_pct, late_wake_pct;
+	LARGE_INTEGER entry_tick;  /* QueryPerformanceCounter at the callback's entry */
+	BOOL times_valid;          /* the driver filled `entry` for this callback */
+	ASIOBridgeCycleTimes entry;
+	uint32_t *step_daemon, *step_futex, *step_dispatch, *step_callback, *wake;
+	size_t n_times, max_times;
+	uint64_t late_wakes, published_before_wait, daemon_late;
+	uint64_t clock_read_ns;    /* the cheapest of a few back-to-back reads */
 } rec;
 
 static float counter(uint64_t n)
@@ -139,12 +165,74 @@ static void xrun(LONG late)
 		rec.xrun_until = until;
 }
 
+static uint32_t clamp_ns(uint64_t later, uint64_t earlier)
+{
+	int64_t d = (int64_t)(later - earlier);
+	return d < 0 ? 0 : d > UINT32_MAX ? UINT32_MAX : (uint32_t)d;
+}
+
+/* The first thing each callback does: the moments before it, in the
+ * driver's clock, and its own entry in QueryPerformanceCounter's. */
+static void enter_callback(void)
+{
+	rec.times_valid = asio->lpVtbl->future(asio, kAsioBridgeGetCycleTimes, &rec.entry) == ASE_SUCCESS;
+	QueryPerformanceCounter(&rec.entry_tick);
+}
+
+/* Spins until --burn of the period has passed since the entry, then
+ * records where this buffer's time went: the output is ready. */
+static void leave_callback(const LARGE_INTEGER *freq)
+{
+	ASIOBridgeCycleTimes ready;
+	LARGE_INTEGER now;
+	uint32_t wake, daemon;
+	double period_ns;
+
+	if (rec.burn_pct > 0) {
+		LONGLONG until = rec.entry_tick.QuadPart
+				+ (LONGLONG)(rec.burn_pct / 100 * buffer_size / sample_rate * freq->QuadPart);
+		do
+			QueryPerformanceCounter(&now);
+		while (now.QuadPart < until);
+	}
+	if (!rec.times_valid || rec.n_times >= rec.max_times
+	    || asio->lpVtbl->future(asio, kAsioBridgeGetCycleTimes, &ready) != ASE_SUCCESS)
+		return;
+	if (!rec.clock_read_ns) {
+		/* Once: what one read costs, included in step_callback. */
+		ASIOBridgeCycleTimes a, b;
+		int k;
+		rec.clock_read_ns = UINT64_MAX;
+		for (k = 0; k < 8; k++) {
+			asio->lpVtbl->future(asio, kAsioBridgeGetCycleTimes, &a);
+			asio->lpVtbl->future(asio, kAsioBridgeGetCycleTimes, &b);
+			if (b.now_nsec - a.now_nsec < rec.clock_read_ns)
+				rec.clock_read_ns = b.now_nsec - a.now_nsec;
+		}
+	}
+	period_ns = (double)buffer_size / sample_rate * 1e9;
+	daemon = clamp_ns(rec.entry.publish_nsec, rec.entry.graph_nsec);
+	wake = clamp_ns(rec.entry.now_nsec, rec.entry.publish_nsec);
+	rec.step_daemon[rec.n_times] = daemon;
+	rec.step_futex[rec.n_times] = clamp_ns(rec.entry.wake_nsec, rec.entry.publish_nsec);
+	rec.step_dispatch[rec.n_times] = clamp_ns(rec.entry.now_nsec, rec.entry.wake_nsec);
+	rec.step_callback[rec.n_times] = clamp_ns(ready.now_nsec, rec.entry.now_nsec);
+	rec.wake[rec.n_times] = wake;
+	rec.n_times++;
+	if ((int64_t)(rec.entry.wait_nsec - rec.entry.publish_nsec) > 0)
+		rec.published_before_wait++;
+	if (daemon > period_ns)
+		rec.daemon_late++;
+	if (wake > rec.late_wake_pct / 100 * period_ns)
+		rec.late_wakes++;
+}
+
 static void process(int32_t index)
 {
 	int32_t i, s;
 	LARGE_INTEGER now, freq;
 
-	QueryPerformanceCounter(&now);
+	now = rec.entry_tick;
 	QueryPerformanceFrequency(&freq);
 	if (rec.last_tick.QuadPart && rec.n_intervals < rec.max_intervals)
 		rec.intervals[rec.n_intervals++] = (double)(now.QuadPart - rec.last_tick.QuadPart) * 1e6 / freq.QuadPart;
@@ -218,6 +306,7 @@ static void process(int32_t index)
 		rec.schedule_asked = TRUE;
 		rec.schedule_result = asio->lpVtbl->future(asio, kAsioBridgeGetSchedule, &rec.schedule);
 	}
+	leave_callback(&freq);
 	InterlockedIncrement(&rec.callbacks);
 	if (rec.stop_in_callback) {
 		LARGE_INTEGER t0, t1;
@@ -234,6 +323,7 @@ static void cb_bufferSwitch(int32_t index, ASIOBool direct)
 	ASIOSamples pos;
 	ASIOTimeStamp stamp;
 	(void)direct;
+	enter_callback();
 	if (asio->lpVtbl->getSamplePosition(asio, &pos, &stamp) != ASE_OK
 	    || (((uint64_t)pos.hi << 32) | pos.lo) != rec.expected_position)
 		rec.position_errors++;
@@ -245,6 +335,7 @@ static ASIOTime *cb_bufferSwitchTimeInfo(ASIOTime *t, int32_t index, ASIOBool di
 {
 	const uint32_t want = kSystemTimeValid | kSamplePositionValid | kSampleRateValid;
 	(void)direct;
+	enter_callback();
 	rec.used_time_info = TRUE;
 	if ((t->timeInfo.flags & want) != want)
 		rec.flag_errors++;
@@ -396,6 +487,20 @@ static int compare_double(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+static int compare_u32(const void *a, const void *b)
+{
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	return (x > y) - (x < y);
+}
+
+/* name_p50_us, name_p99_us, name_max_us of `n` ns figures (sorts them). */
+static void print_figures(const char *name, uint32_t *ns, size_t n)
+{
+	qsort(ns, n, sizeof(*ns), compare_u32);
+	printf("%s_p50_us=%.1f\n%s_p99_us=%.1f\n%s_max_us=%.1f\n", name, ns[n / 2] / 1e3,
+			name, ns[(size_t)(n * 0.99)] / 1e3, name, ns[n - 1] / 1e3);
+}
+
 /* Creates buffers of `size` for every channel and starts; the loopback
  * check starts over. Returns the first failing call's error. */
 static ASIOError open_buffers(int32_t size, int32_t *lin, int32_t *lout)
@@ -514,6 +619,14 @@ static int cmd_run(const char *driver, double seconds, int32_t buffer, double ra
 	rec.time_info_offered = timeinfo;
 	rec.max_intervals = (size_t)(seconds * 192000 / (min > 0 ? min : 32)) + 1024;
 	rec.intervals = calloc(rec.max_intervals, sizeof(double));
+	rec.max_times = rec.max_intervals;
+	rec.step_daemon = calloc(rec.max_times, sizeof(uint32_t));
+	rec.step_futex = calloc(rec.max_times, sizeof(uint32_t));
+	rec.step_dispatch = calloc(rec.max_times, sizeof(uint32_t));
+	rec.step_callback = calloc(rec.max_times, sizeof(uint32_t));
+	rec.wake = calloc(rec.max_times, sizeof(uint32_t));
+	if (!rec.intervals || !rec.step_daemon || !rec.step_futex || !rec.step_dispatch || !rec.step_callback || !rec.wake)
+		return 1;
 	if ((err = open_buffers(buffer > 0 ? buffer : pref, &lin, &lout)) != ASE_OK) {
 		printf("open=%d\n", (int)err);
 		return 1;
@@ -612,6 +725,18 @@ static int cmd_run(const char *driver, double seconds, int32_t buffer, double ra
 		printf("interval_p50_us=%.0f\ninterval_p99_us=%.0f\ninterval_max_us=%.0f\n",
 				rec.intervals[rec.n_intervals / 2], rec.intervals[(size_t)(rec.n_intervals * 0.99)],
 				rec.intervals[rec.n_intervals - 1]);
+	if (rec.n_times) {
+		printf("burn_pct=%.1f\nlate_wake_pct=%.1f\nlate_wakes=%llu\ntimed_callbacks=%llu\nclock_read_ns=%llu\n",
+				rec.burn_pct, rec.late_wake_pct, (unsigned long long)rec.late_wakes,
+				(unsigned long long)rec.n_times, (unsigned long long)rec.clock_read_ns);
+		printf("published_before_wait=%llu\ndaemon_late_cycles=%llu\n",
+				(unsigned long long)rec.published_before_wait, (unsigned long long)rec.daemon_late);
+		print_figures("step_daemon", rec.step_daemon, rec.n_times);
+		print_figures("step_futex", rec.step_futex, rec.n_times);
+		print_figures("step_dispatch", rec.step_dispatch, rec.n_times);
+		print_figures("step_callback", rec.step_callback, rec.n_times);
+		print_figures("wake", rec.wake, rec.n_times);
+	}
 	for (i = 0; i < n_in && i < 64; i++)
 		printf("input_peak_%d=%.4f\n", (int)i, rec.peak[i]);
 	/* No callbacks at all, or none since the last (re-)open, is a failure;
@@ -1124,6 +1249,7 @@ int main(int argc, char **argv)
 	int i, res;
 
 	rec.tone_hz = 440;
+	rec.late_wake_pct = 10;
 	for (i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--driver") && i + 1 < argc) driver = argv[++i];
 		else if (!strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = atof(argv[++i]), seconds_given = TRUE;
@@ -1134,6 +1260,8 @@ int main(int argc, char **argv)
 		else if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--tone") && i + 1 < argc) rec.tone_hz = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--loopback")) rec.loopback = TRUE;
+		else if (!strcmp(argv[i], "--burn") && i + 1 < argc) rec.burn_pct = atof(argv[++i]);
+		else if (!strcmp(argv[i], "--late-wake") && i + 1 < argc) rec.late_wake_pct = atof(argv[++i]);
 		else if (!strcmp(argv[i], "--no-timeinfo")) timeinfo = FALSE;
 		else if (!strcmp(argv[i], "--no-size-change")) rec.size_change_refused = TRUE;
 		else if (!strcmp(argv[i], "--on-reset") && i + 1 < argc) {

@@ -62,6 +62,22 @@ typedef struct ASIOBridgeSchedule {
 	int32_t error;     /* 0, or the errno raising it to real time gave */
 } ASIOBridgeSchedule;
 
+/* This driver's own future() selector, for benchmarks: `opt` points to an
+ * ASIOBridgeCycleTimes, filled with where the time of the buffer being
+ * processed went, CLOCK_MONOTONIC ns (the node's and Linux's clock, which
+ * Windows programs cannot read: QueryPerformanceCounter is another).
+ * Called again later in the same callback, only `now_nsec` changes. Only
+ * from inside the callback; ASE_NotPresent elsewhere. */
+enum { kAsioBridgeGetCycleTimes = 0x50574154 };
+typedef struct ASIOBridgeCycleTimes {
+	uint64_t graph_nsec;   /* the graph cycle's clock time (systemTime) */
+	uint64_t publish_nsec; /* the node woke the driver for it */
+	uint64_t wait_nsec;    /* the driver began waiting for it (after
+	                        * publish_nsec: the host was still busy) */
+	uint64_t wake_nsec;    /* the driver's wait returned with it */
+	uint64_t now_nsec;     /* this call */
+} ASIOBridgeCycleTimes;
+
 enum {
 	kSystemTimeValid = 1,
 	kSamplePositionValid = 2,

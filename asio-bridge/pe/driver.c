@@ -147,6 +147,7 @@ struct driver {
 	uint64_t sample_position;    /* of the buffer being processed: exactly
 	                              * buffer_size more each callback */
 	uint64_t system_time;        /* ns, of the buffer being processed */
+	uint64_t publish_nsec, wait_nsec, wake_nsec; /* of the buffer being processed, see kAsioBridgeGetCycleTimes */
 	uint32_t late_seen, rate_seen;
 	volatile int32_t input_latency, output_latency; /* what getLatencies reports while running */
 	BOOL reset_sent;
@@ -420,6 +421,9 @@ static DWORD WINAPI callback_thread(void *arg)
 		if (d->system_time != 0)
 			d->sample_position += d->buffer_size;
 		d->system_time = p.nsec;
+		d->publish_nsec = p.publish_nsec;
+		d->wait_nsec = p.wait_nsec;
+		d->wake_nsec = p.wake_nsec;
 		if (d->time_info) {
 			AsioTimeInfo *t = &d->time.timeInfo;
 			t->speed = 1.0;
@@ -969,7 +973,21 @@ static ASIOError drv_future(IASIO *iface, int32_t selector, void *opt)
 	struct driver *d = impl(iface);
 	ASIOIoFormat *format = opt;
 	ASIOBridgeSchedule *schedule = opt;
+	ASIOBridgeCycleTimes *times = opt;
+	struct asio_bridge_clock_params clock;
 	switch (selector) {
+	case kAsioBridgeGetCycleTimes:
+		/* The callback thread's own fields: read without the lock. */
+		if (!times)
+			return ASE_InvalidParameter;
+		if (!on_callback_thread(d) || unix_call(ASIO_BRIDGE_UNIX_CLOCK, &clock))
+			return ASE_NotPresent;
+		times->graph_nsec = d->system_time;
+		times->publish_nsec = d->publish_nsec;
+		times->wait_nsec = d->wait_nsec;
+		times->wake_nsec = d->wake_nsec;
+		times->now_nsec = clock.nsec;
+		return ASE_SUCCESS;
 	case kAsioBridgeGetSchedule:
 		if (!schedule)
 			return ASE_InvalidParameter;

@@ -7,7 +7,7 @@ fn main() {
     println!("cargo:rerun-if-changed=../../include/asio-bridge.h");
     bindgen::Builder::default()
         .header(header.to_str().unwrap())
-        .allowlist_type("asio_bridge_(attach|detach|request|latencies|prepare|process|realtime)_params")
+        .allowlist_type("asio_bridge_(attach|detach|request|latencies|prepare|process|realtime|clock)_params")
         .allowlist_var("ASIO_BRIDGE_(UNIX|PROCESS|ERROR)_.*")
         .allowlist_type("asio_bridge_(unix_call|process_result)")
         .blocklist_type("asio_bridge_shm")

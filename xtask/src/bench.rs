@@ -3,7 +3,10 @@
 //! - spa-plugin/benches/process.rs: process() per cycle against the fixture,
 //!   next to a memcpy of the same bytes;
 //! - tests/src/bin/bench-wake.rs: wake-up latency node -> client callback in
-//!   a real private daemon, next to a two-process futex ping-pong.
+//!   a real private daemon, next to a two-process futex ping-pong;
+//! - tests/src/bin/bench-headroom.rs: the project's ASIO host under Wine
+//!   using 50 to 95 % of each period at quanta 32, 64 and 128: what it
+//!   loses, how late it wakes, and where each cycle's time goes.
 
 use crate::{fail, run, Stage};
 use std::{fs, process::Command};
@@ -16,6 +19,7 @@ pub fn bench(stage: &Stage, cargo: &str, args: &[String]) {
     println!("{}", machine());
     run(Command::new(cargo).current_dir(&stage.root).args(["bench", "-q", "-p", "spa-asio-bridge", "--bench", "process"]));
     run(Command::new(cargo).current_dir(&stage.root).args(["run", "-q", "--release", "-p", "asio-bridge-tests", "--bin", "bench-wake"]));
+    run(Command::new(cargo).current_dir(&stage.root).args(["run", "-q", "--release", "-p", "asio-bridge-tests", "--bin", "bench-headroom"]));
 }
 
 /// One line saying what the numbers were measured on, and how busy it was.

@@ -35,12 +35,21 @@ Commands:
   demo                  stage, then run the whole user journey: a private
                         PipeWire with the bridge, a Wine prefix with the driver
                         registered, an ASIO host playing and recording through it
-  bench                 stage, then print two tables: the node's process()
-                        cost per cycle (2/8/32 channels, quantum 64/256/1024)
-                        next to a memcpy of the same bytes, and the wake-up
-                        latency node -> client callback in a real daemon
-                        (same CPU, different CPUs) next to a futex ping-pong
-                        between two processes; about half a minute
+  bench                 stage, then print: the node's process() cost per
+                        cycle (2/8/32 channels, quantum 64/256/1024) next to
+                        a memcpy of the same bytes; the wake-up latency node
+                        -> client callback in a real daemon (same CPU,
+                        different CPUs) next to a futex ping-pong between two
+                        processes; and the headroom table: the project's ASIO
+                        host under Wine burning 50/70/80/85/90/95 % of each
+                        period at quantum 32/64/128, looped back, with
+                        overloads, lost cycles, late wake-ups and wake-up
+                        p50/p99/max per cell next to the futex floor, then
+                        where each cycle's time goes (publish -> driver's
+                        wait returns -> callback entry -> output ready).
+                        About 20 minutes: 60 s per headroom cell; set
+                        ASIO_BRIDGE_BENCH_CELL_SECONDS to shorten the cells
+                        (for development; figures come from the default)
   compat [ARGS]         stage, then run the end-to-end tests (all but
                         packaging) against Debian 13's PipeWire 1.4,
                         WirePlumber 0.5 and Wine 10, in a debootstrap chroot

@@ -29,8 +29,10 @@ const_assert_eq!(std::mem::size_of::<asio_bridge_attach_params>(), 8 + 8 + 4 + 4
 const_assert_eq!(std::mem::size_of::<asio_bridge_request_params>(), 24);
 const_assert_eq!(std::mem::size_of::<asio_bridge_latencies_params>(), 24);
 const_assert_eq!(std::mem::size_of::<asio_bridge_prepare_params>(), 24);
-const_assert_eq!(std::mem::size_of::<asio_bridge_process_params>(), 48);
+const_assert_eq!(std::mem::size_of::<asio_bridge_process_params>(), 72);
 const_assert_eq!(std::mem::offset_of!(asio_bridge_process_params, nsec), 40);
+const_assert_eq!(std::mem::offset_of!(asio_bridge_process_params, wake_nsec), 64);
+const_assert_eq!(std::mem::size_of::<asio_bridge_clock_params>(), 8);
 const_assert_eq!(std::mem::size_of::<asio_bridge_realtime_params>(), 16);
 
 type NtStatus = u32;
@@ -43,7 +45,7 @@ type UnixCall = unsafe extern "C" fn(*mut c_void) -> NtStatus;
 /// What Wine looks up in this library, indexed by `asio_bridge_unix_call`.
 #[no_mangle]
 pub static __wine_unix_call_funcs: [UnixCall; ASIO_BRIDGE_UNIX_CALL_COUNT as usize] =
-    [attach, detach, request, latencies_for, prepare, process, set_realtime];
+    [attach, detach, request, latencies_for, prepare, process, set_realtime, clock];
 
 /// Runs an entry with its params, mapping a NULL pointer and a panic to a status.
 fn entry<T>(args: *mut c_void, f: impl FnOnce(&mut T) -> NtStatus) -> NtStatus {
@@ -135,6 +137,9 @@ struct Engine {
     /// A cycle published before the host started has less than a quantum
     /// left: it is completed with silence, not given to the host.
     fresh: bool,
+    /// When the wait that brought `cycle` began and returned, CLOCK_MONOTONIC ns.
+    waited: u64,
+    woken: u64,
 }
 
 /// What a handle points at: the attachment, used through `&Session` by
@@ -257,6 +262,8 @@ unsafe extern "C" fn prepare(args: *mut c_void) -> NtStatus {
             next_half: 0,
             cursor: d.session.cursor(),
             fresh: true,
+            waited: 0,
+            woken: 0,
         });
         STATUS_SUCCESS
     })
@@ -281,6 +288,7 @@ unsafe extern "C" fn process(args: *mut c_void) -> NtStatus {
                     e.handed_out = Some(e.next_half);
                     e.next_half ^= 1;
                     (p.frames, p.rate, p.late_cycles, p.nsec) = (cycle.frames, cycle.rate, cycle.late_cycles, cycle.nsec);
+                    (p.publish_nsec, p.wait_nsec, p.wake_nsec) = (cycle.publish_nsec, e.waited, e.woken);
                     (p.input_latency, p.output_latency) = latencies(&cycle, e.reblocker.delay());
                     return STATUS_SUCCESS;
                 }
@@ -289,7 +297,10 @@ unsafe extern "C" fn process(args: *mut c_void) -> NtStatus {
                 e.cycle = None;
             }
             let wait = if e.fresh { Duration::ZERO } else { timeout };
-            match e.cursor.wait(session, wait) {
+            e.waited = asio_bridge_abi::monotonic_nsec();
+            let waited = e.cursor.wait(session, wait);
+            e.woken = asio_bridge_abi::monotonic_nsec();
+            match waited {
                 Ok(cycle) if e.fresh => {
                     e.fresh = false;
                     session.complete_with(&cycle, 0);
@@ -332,6 +343,14 @@ unsafe extern "C" fn set_realtime(args: *mut c_void) -> NtStatus {
         } else {
             (p.policy, p.got_priority) = (-1, 0);
         }
+        STATUS_SUCCESS
+    })
+}
+
+/// CLOCK_MONOTONIC for the PE half, which has no way to read it itself.
+unsafe extern "C" fn clock(args: *mut c_void) -> NtStatus {
+    entry(args, |p: &mut asio_bridge_clock_params| {
+        p.nsec = asio_bridge_abi::monotonic_nsec();
         STATUS_SUCCESS
     })
 }
