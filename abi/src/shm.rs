@@ -330,6 +330,19 @@ mod tests {
         assert!(!seq_after(5, 5));
     }
 
+    /// A run of cycles from just before the wrap: each is after all earlier
+    /// ones up to 2^31 - 1 back, never after one 2^31 back.
+    #[test]
+    fn seqs_from_near_the_wrap_stay_ordered() {
+        let start = u32::MAX - 3;
+        for k in 1..8u32 {
+            let (earlier, later) = (start.wrapping_add(k - 1), start.wrapping_add(k));
+            assert!(seq_after(later, earlier) && !seq_after(earlier, later), "{earlier} -> {later}");
+            assert!(seq_after(later, later.wrapping_sub(i32::MAX as u32)));
+            assert!(!seq_after(later, later.wrapping_sub(1 << 31)));
+        }
+    }
+
     #[test]
     fn a_record_reads_back_whole() {
         let (node, client) = pair();
