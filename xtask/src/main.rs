@@ -235,6 +235,11 @@ fn loom(cargo: &str, root: &Path, target: &Path, args: &[String]) -> Counts {
             .args(args),
     );
     println!("loom: {:.1} s to build and run", start.elapsed().as_secs_f64());
+    // Without the cfg (flags overridden, e.g. by CARGO_ENCODED_RUSTFLAGS)
+    // the file compiles to nothing and would pass silently.
+    if args.is_empty() && counts.passed == 0 {
+        fail("the loom step ran no model: was --cfg loom applied?");
+    }
     counts
 }
 
