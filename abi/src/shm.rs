@@ -11,6 +11,13 @@
 //! | `client.done_seq` | client, after its output half | node | release store / acquire load; futex word in same-cycle mode |
 //! | audio halves | by protocol: node writes input half h before publishing it, client writes output half h before `done_seq` | the other side after the acquire | plain copies |
 //!
+//! The seqlock and the `done_seq` handshake are model-checked with loom,
+//! running the code below: `RUSTFLAGS="--cfg loom" cargo test -p
+//! asio-bridge-abi --release --test loom` (a step of `cargo xtask test`).
+//! Under `cfg(loom)` the shared words live in loom's atomics (`Words`),
+//! since loom cannot see accesses to memory it did not allocate; nothing
+//! else changes.
+//!
 //! Sequence numbers wrap: `seq_after` compares them by the sign of their
 //! difference, which is right across the wrap as long as two compared seqs
 //! are less than 2^31 cycles apart (about 1.4 years at 48 kHz and 1 frame).
@@ -27,8 +34,12 @@ use crate::{
 use core::{
     ffi::c_char,
     mem::{offset_of, size_of},
-    sync::atomic::{fence, AtomicU32, AtomicU64, Ordering},
+    sync::atomic::Ordering,
 };
+#[cfg(not(loom))]
+use core::sync::atomic::{fence, AtomicU32, AtomicU64};
+#[cfg(loom)]
+use loom::sync::atomic::{fence, AtomicU32, AtomicU64};
 
 /// Whether sequence number `a` is later than `b`, correct across the wrap.
 pub const fn seq_after(a: u32, b: u32) -> bool {
@@ -39,6 +50,8 @@ pub const fn seq_after(a: u32, b: u32) -> bool {
 pub struct Shm {
     map: Mapping,
     layout: Layout,
+    #[cfg(loom)]
+    words: Words,
 }
 
 const CYCLE: usize = offset_of!(asio_bridge_shm, cycle);
@@ -65,7 +78,7 @@ impl Shm {
         if map.len() < layout.size || layout.size < size_of::<asio_bridge_shm>() {
             return Err(LayoutError::Truncated { mapped: map.len(), needed: layout.size });
         }
-        Ok(Self { map, layout })
+        Ok(Self { map, layout, #[cfg(loom)] words: Words::new() })
     }
 
     /// Client side: validates the header the node wrote against the bytes
@@ -74,7 +87,12 @@ impl Shm {
         if map.len() < size_of::<asio_bridge_shm>() {
             return Err(LayoutError::Truncated { mapped: map.len(), needed: size_of::<asio_bridge_shm>() });
         }
-        let shm = Self { layout: Layout { n_inputs: 0, n_outputs: 0, max_frames: 0, channel_stride: 0, audio_offset: 0, size: 0 }, map };
+        let shm = Self {
+            layout: Layout { n_inputs: 0, n_outputs: 0, max_frames: 0, channel_stride: 0, audio_offset: 0, size: 0 },
+            map,
+            #[cfg(loom)]
+            words: Words::new(),
+        };
         let layout = Layout::from_info(&shm.info(), shm.map.len())?;
         Ok(Self { layout, ..shm })
     }
@@ -139,16 +157,24 @@ impl Shm {
 
     fn u32_at(&self, offset: usize) -> &AtomicU32 {
         debug_assert!(offset % 4 == 0 && offset + 4 <= size_of::<asio_bridge_shm>());
+        #[cfg(loom)]
+        let word = &self.words.u32s[(offset - SHARED.start) / 4];
         // SAFETY: every caller passes the offset of a u32 field of the
         // header, which lies inside the mapping and is 4-byte aligned (the
         // mapping is page aligned); all shared accesses to it are atomic.
-        unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU32>() }
+        #[cfg(not(loom))]
+        let word = unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU32>() };
+        word
     }
 
     fn u64_at(&self, offset: usize) -> &AtomicU64 {
         debug_assert!(offset % 8 == 0 && offset + 8 <= size_of::<asio_bridge_shm>());
+        #[cfg(loom)]
+        let word = &self.words.u64s[(offset - SHARED.start) / 8];
         // SAFETY: as in `u32_at`, for the 8-byte-aligned u64 fields.
-        unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU64>() }
+        #[cfg(not(loom))]
+        let word = unsafe { &*self.map.as_ptr().add(offset).cast::<AtomicU64>() };
+        word
     }
 
     /// `cycle.seq`: the futex word the client waits on.
@@ -250,6 +276,32 @@ impl Shm {
     }
 }
 
+/// Under loom, the words `u32_at`/`u64_at` hand out: one loom atomic per
+/// aligned u32 and per aligned u64 of the cycle and client records (the
+/// only words two sides share while running). The two arrays overlap in
+/// bytes but not in use: each field is only ever reached at its own width.
+/// Each `Shm` has its own, so a model shares one `Shm` between its threads.
+#[cfg(loom)]
+struct Words {
+    u32s: Box<[AtomicU32]>,
+    u64s: Box<[AtomicU64]>,
+}
+
+/// The cycle record and the client record, adjacent (lib.rs pins them).
+#[cfg(loom)]
+const SHARED: core::ops::Range<usize> = CYCLE..CLIENT + size_of::<asio_bridge_client>();
+
+#[cfg(loom)]
+impl Words {
+    /// Zero, like a fresh memfd.
+    fn new() -> Self {
+        Self {
+            u32s: (0..SHARED.len() / 4).map(|_| AtomicU32::new(0)).collect(),
+            u64s: (0..SHARED.len() / 8).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+}
+
 /// The node's private half of the seqlock: the lock value it last wrote.
 #[derive(Debug, Default)]
 pub struct CycleWriter {
@@ -276,6 +328,19 @@ mod tests {
         assert!(seq_after(2, u32::MAX - 1));
         assert!(!seq_after(u32::MAX, 0));
         assert!(!seq_after(5, 5));
+    }
+
+    /// A run of cycles from just before the wrap: each is after all earlier
+    /// ones up to 2^31 - 1 back, never after one 2^31 back.
+    #[test]
+    fn seqs_from_near_the_wrap_stay_ordered() {
+        let start = u32::MAX - 3;
+        for k in 1..8u32 {
+            let (earlier, later) = (start.wrapping_add(k - 1), start.wrapping_add(k));
+            assert!(seq_after(later, earlier) && !seq_after(earlier, later), "{earlier} -> {later}");
+            assert!(seq_after(later, later.wrapping_sub(i32::MAX as u32)));
+            assert!(!seq_after(later, later.wrapping_sub(1 << 31)));
+        }
     }
 
     #[test]

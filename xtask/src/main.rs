@@ -10,6 +10,7 @@ use std::{
     env, fs,
     path::{Path, PathBuf},
     process::{exit, Command},
+    time::Instant,
 };
 
 const USAGE: &str = "usage: cargo xtask <command>
@@ -30,7 +31,8 @@ Commands:
   stage --list          print what the stage holds, one `KIND<tab>PATH` a
                         line (KIND: the system directory meson installs it to)
   test [ARGS]           stage, then run every test (unit and end-to-end,
-                        against a real PipeWire daemon and Wine); ARGS go to
+                        against a real PipeWire daemon and Wine) and the loom
+                        model checks of the shared-memory protocol; ARGS go to
                         the test binaries, e.g. a test name filter
   demo                  stage, then run the whole user journey: a private
                         PipeWire with the bridge, a Wine prefix with the driver
@@ -216,14 +218,38 @@ pub fn count_tests(cmd: &mut Command) -> Counts {
 }
 
 /// Runs cargo test, passing its output through, and closes with the totals
-/// of all its test binaries on one line.
-fn test(cmd: &mut Command) {
+/// of all its test binaries and of `earlier` on one line.
+fn test(cmd: &mut Command, earlier: Counts) {
     let counts = count_tests(cmd);
     print_reports();
-    println!("tests: {} passed, {} failed", counts.passed, counts.failed);
-    if !counts.ok || counts.failed > 0 {
+    let (passed, failed) = (counts.passed + earlier.passed, counts.failed + earlier.failed);
+    println!("tests: {passed} passed, {failed} failed");
+    if !counts.ok || !earlier.ok || failed > 0 {
         fail("cargo test failed");
     }
+}
+
+/// The loom model checks of the shared-memory protocol (abi/tests/loom.rs).
+/// `--cfg loom` changes the abi crate and its dependencies, so they build in
+/// a target dir of their own and leave the normal build alone.
+fn loom(cargo: &str, root: &Path, target: &Path, args: &[String]) -> Counts {
+    let start = Instant::now();
+    let rustflags = format!("{} --cfg loom", env::var("RUSTFLAGS").unwrap_or_default());
+    let counts = count_tests(
+        Command::new(cargo)
+            .current_dir(root)
+            .env("RUSTFLAGS", rustflags.trim_start())
+            .env("CARGO_TARGET_DIR", target.join("loom"))
+            .args(["test", "-p", "asio-bridge-abi", "--release", "--test", "loom", "--"])
+            .args(args),
+    );
+    println!("loom: {:.1} s to build and run", start.elapsed().as_secs_f64());
+    // Without the cfg (flags overridden, e.g. by CARGO_ENCODED_RUSTFLAGS)
+    // the file compiles to nothing and would pass silently.
+    if args.is_empty() && counts.passed == 0 {
+        fail("the loom step ran no model: was --cfg loom applied?");
+    }
+    counts
 }
 
 fn main() {
@@ -271,7 +297,8 @@ fn main() {
             // daemon, and timing checks need the machine to themselves.
             stage(&default, &cargo);
             let _ = fs::remove_dir_all(root.join(REPORTS));
-            test(Command::new(&cargo).current_dir(&root).args(["test", "--workspace", "--no-fail-fast", "--"]).arg("--test-threads=1").args(&args[1..]));
+            let loom = loom(&cargo, &root, &target, &args[1..]);
+            test(Command::new(&cargo).current_dir(&root).args(["test", "--workspace", "--no-fail-fast", "--"]).arg("--test-threads=1").args(&args[1..]), loom);
         }
         Some("demo") => {
             stage(&default, &cargo);
