@@ -6,6 +6,7 @@
 //! artifact is a test failure with a message saying what to install or run,
 //! never a skip.
 
+pub mod third_party;
 pub mod wine;
 
 use serde_json::Value;

@@ -42,10 +42,11 @@ Commands:
                         (same CPU, different CPUs) next to a futex ping-pong
                         between two processes; about half a minute
   compat [ARGS]         stage, then run the end-to-end tests (all but
-                        packaging) against Debian 13's PipeWire 1.4,
-                        WirePlumber 0.5 and Wine 10, in a debootstrap chroot
-                        made from the mirror the host's apt uses and cached
-                        in target/compat/trixie (needs root and debootstrap);
+                        packaging and third_party) against Debian 13's
+                        PipeWire 1.4, WirePlumber 0.5 and Wine 10, in a
+                        debootstrap chroot made from the mirror the host's
+                        apt uses and cached in target/compat/trixie (needs
+                        root and debootstrap);
                         ARGS go to the test binaries. Fails if any test fails;
                         closes with the versions, totals and time";
 

@@ -1,0 +1,110 @@
+//! Third-party ASIO hosts, built from their released sources: fetched from
+//! Debian's mirror, checked against a pinned sha256, unpacked and
+//! cross-built with mingw-w64 against the project's SDK-compatible host
+//! glue (asio-bridge/sdk/). Everything lands in target/third-party/ and is
+//! reused while the sources and the glue are unchanged.
+
+use crate::{output_text, root, run_with_timeout};
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, SystemTime},
+};
+
+const CXX: &str = "x86_64-w64-mingw32-g++";
+
+/// RtAudio 5.2.0 as Debian ships it (Debian removed the bundled ASIO SDK
+/// files; the glue stands in for them).
+const RTAUDIO_URL: &str = "http://deb.debian.org/debian/pool/main/r/rtaudio/rtaudio_5.2.0~ds1.orig.tar.xz";
+const RTAUDIO_SHA256: &str = "a18ab2e3a7bcc4755709ad3b86bf85cc829e5ad65fe59d6d4e8bcce2a7d669ef";
+const RTAUDIO_DIR: &str = "rtaudio-5.2.0";
+
+fn dir() -> PathBuf {
+    root().join("target/third-party")
+}
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = run_with_timeout(cmd, Duration::from_secs(300));
+    assert!(out.status.success(), "{what} failed: {}", output_text(&out));
+}
+
+/// The tarball at `url` (downloaded once into target/third-party/), checked
+/// against `sha256` every time, unpacked there; returns the directory it
+/// unpacks to, `unpacked`.
+fn fetch(url: &str, sha256: &str, unpacked: &str) -> PathBuf {
+    let dir = dir();
+    fs::create_dir_all(&dir).unwrap();
+    let tarball = dir.join(url.rsplit('/').next().unwrap());
+    if !tarball.exists() {
+        let partial = tarball.with_extension("partial");
+        run(Command::new("curl").args(["-fsSL", "--retry", "3", "-o"]).arg(&partial).arg(url), &format!("downloading {url} (install curl)"));
+        fs::rename(&partial, &tarball).unwrap();
+    }
+    let out = Command::new("sha256sum").arg(&tarball).output().expect("sha256sum (coreutils)");
+    let sum = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        sum.split_whitespace().next() == Some(sha256),
+        "{} has sha256 {sum}, not {sha256}: delete it to fetch it again",
+        tarball.display()
+    );
+    let source = dir.join(unpacked);
+    if !source.exists() {
+        let _ = fs::remove_dir_all(dir.join("unpacking"));
+        fs::create_dir_all(dir.join("unpacking")).unwrap();
+        run(Command::new("tar").arg("-xf").arg(&tarball).arg("-C").arg(dir.join("unpacking")), "unpacking");
+        fs::rename(dir.join("unpacking").join(unpacked), &source).unwrap();
+        fs::remove_dir_all(dir.join("unpacking")).unwrap();
+    }
+    source
+}
+
+fn modified(path: &Path) -> SystemTime {
+    fs::metadata(path).and_then(|m| m.modified()).unwrap_or(SystemTime::UNIX_EPOCH)
+}
+
+/// The glue's sources: what every third-party build depends on.
+fn glue() -> Vec<PathBuf> {
+    let sdk = root().join("asio-bridge/sdk");
+    let mut files: Vec<PathBuf> = fs::read_dir(&sdk).unwrap().map(|e| e.unwrap().path()).collect();
+    files.push(root().join("asio-bridge/pe/asio.h"));
+    files
+}
+
+/// Compiles `sources` into the Windows program `out` unless it is newer
+/// than all of them and the glue. Linked statically, so Wine needs no
+/// DLL beyond its own.
+fn build(out: &Path, sources: &[PathBuf], flags: &[&str]) {
+    let newest = sources.iter().chain(&glue()).map(|p| modified(p)).max().unwrap();
+    if out.exists() && modified(out) > newest {
+        return;
+    }
+    let partial = out.with_extension("partial");
+    run(
+        Command::new(CXX)
+            .args(["-O2", "-s", "-o"])
+            .arg(&partial)
+            .args(flags)
+            .arg(format!("-I{}", root().join("asio-bridge/sdk").display()))
+            .args(sources)
+            .arg(root().join("asio-bridge/sdk/asio.cpp"))
+            .args(["-static", "-static-libgcc", "-static-libstdc++", "-lole32", "-luuid", "-ladvapi32", "-luser32"]),
+        &format!("building {} (install g++-mingw-w64-x86-64; tools/install-deps does)", out.display()),
+    );
+    fs::rename(&partial, out).unwrap();
+}
+
+/// RtAudio's test programs built with its ASIO backend; returns the
+/// directory holding `<program>.exe` for each of `programs` (names of
+/// RtAudio's tests/*.cpp).
+pub fn rtaudio(programs: &[&str]) -> PathBuf {
+    let source = fetch(RTAUDIO_URL, RTAUDIO_SHA256, RTAUDIO_DIR);
+    let bin = dir().join(format!("{RTAUDIO_DIR}-asio"));
+    fs::create_dir_all(&bin).unwrap();
+    let include = format!("-I{}", source.display());
+    for program in programs {
+        let sources = [source.join("RtAudio.cpp"), source.join("tests").join(format!("{program}.cpp"))];
+        build(&bin.join(format!("{program}.exe")), &sources, &["-D__WINDOWS_ASIO__", &include]);
+    }
+    bin
+}
