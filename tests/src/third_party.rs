@@ -71,11 +71,11 @@ fn glue() -> Vec<PathBuf> {
     files
 }
 
-/// Compiles `sources` into the Windows program `out` unless it is newer
-/// than all of them and the glue. Linked statically, so Wine needs no
-/// DLL beyond its own.
-fn build(out: &Path, sources: &[PathBuf], flags: &[&str]) {
-    let newest = sources.iter().chain(&glue()).map(|p| modified(p)).max().unwrap();
+/// Compiles the C files `c` and the C++ files `cpp` (with the glue) into
+/// the Windows program `out`, unless it is newer than all of them and the
+/// glue. Linked statically, so Wine needs no DLL beyond its own.
+fn build(out: &Path, c: &[PathBuf], cpp: &[PathBuf], flags: &[String]) {
+    let newest = c.iter().chain(cpp).chain(&glue()).map(|p| modified(p)).max().unwrap();
     if out.exists() && modified(out) > newest {
         return;
     }
@@ -86,9 +86,13 @@ fn build(out: &Path, sources: &[PathBuf], flags: &[&str]) {
             .arg(&partial)
             .args(flags)
             .arg(format!("-I{}", root().join("asio-bridge/sdk").display()))
-            .args(sources)
+            .arg("-xc")
+            .args(c)
+            .arg("-xc++")
+            .args(cpp)
             .arg(root().join("asio-bridge/sdk/asio.cpp"))
-            .args(["-static", "-static-libgcc", "-static-libstdc++", "-lole32", "-luuid", "-ladvapi32", "-luser32"]),
+            .arg("-xnone")
+            .args(["-static", "-static-libgcc", "-static-libstdc++", "-lole32", "-luuid", "-ladvapi32", "-luser32", "-lwinmm"]),
         &format!("building {} (install g++-mingw-w64-x86-64; tools/install-deps does)", out.display()),
     );
     fs::rename(&partial, out).unwrap();
@@ -101,10 +105,41 @@ pub fn rtaudio(programs: &[&str]) -> PathBuf {
     let source = fetch(RTAUDIO_URL, RTAUDIO_SHA256, RTAUDIO_DIR);
     let bin = dir().join(format!("{RTAUDIO_DIR}-asio"));
     fs::create_dir_all(&bin).unwrap();
-    let include = format!("-I{}", source.display());
+    let flags = ["-D__WINDOWS_ASIO__".to_owned(), format!("-I{}", source.display())];
     for program in programs {
         let sources = [source.join("RtAudio.cpp"), source.join("tests").join(format!("{program}.cpp"))];
-        build(&bin.join(format!("{program}.exe")), &sources, &["-D__WINDOWS_ASIO__", &include]);
+        build(&bin.join(format!("{program}.exe")), &[], &sources, &flags);
+    }
+    bin
+}
+
+/// PortAudio 19.6.0 as Debian ships it (no ASIO SDK inside either).
+const PORTAUDIO_URL: &str = "http://deb.debian.org/debian/pool/main/p/portaudio19/portaudio19_19.6.0.orig.tar.gz";
+const PORTAUDIO_SHA256: &str = "f5a21d7dcd6ee84397446fa1fa1a0675bb2e8a4a6dceb4305a8404698d8d1513";
+const PORTAUDIO_DIR: &str = "portaudio";
+
+/// PortAudio's example and test programs (paths under its source tree,
+/// without `.c`) built with its ASIO host API alone; returns the directory
+/// holding `<name>.exe` for each.
+pub fn portaudio(programs: &[&str]) -> PathBuf {
+    let source = fetch(PORTAUDIO_URL, PORTAUDIO_SHA256, PORTAUDIO_DIR);
+    let bin = dir().join("portaudio-19.6.0-asio");
+    fs::create_dir_all(&bin).unwrap();
+    let common = ["pa_allocation", "pa_converters", "pa_cpuload", "pa_debugprint", "pa_dither", "pa_front", "pa_process", "pa_ringbuffer", "pa_stream", "pa_trace"];
+    let win = ["pa_win_hostapis", "pa_win_util", "pa_win_waveformat", "pa_win_coinitialize"];
+    let library: Vec<PathBuf> = common
+        .iter()
+        .map(|f| source.join(format!("src/common/{f}.c")))
+        .chain(win.iter().map(|f| source.join(format!("src/os/win/{f}.c"))))
+        .collect();
+    let asio = [source.join("src/hostapi/asio/pa_asio.cpp")];
+    let mut flags: Vec<String> = ["PA_USE_ASIO=1", "PA_USE_WMME=0", "PA_USE_DS=0", "PA_USE_WASAPI=0", "PA_USE_WDMKS=0"].iter().map(|d| format!("-D{d}")).collect();
+    flags.extend(["include", "src/common", "src/os/win"].iter().map(|d| format!("-I{}", source.join(d).display())));
+    for program in programs {
+        let mut c = library.clone();
+        c.push(source.join(format!("{program}.c")));
+        let name = program.rsplit('/').next().unwrap();
+        build(&bin.join(format!("{name}.exe")), &c, &asio, &flags);
     }
     bin
 }

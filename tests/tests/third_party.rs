@@ -1,8 +1,8 @@
-//! Third-party ASIO hosts through the bridge: RtAudio 5.2.0's ASIO backend
-//! and RtAudio's own test programs, built from Debian's source tarball
-//! against the project's SDK-compatible glue, run in a real Wine prefix
-//! against a real daemon. Hosts the project did not write find what its own
-//! host hides.
+//! Third-party ASIO hosts through the bridge: the ASIO backends of RtAudio
+//! 5.2.0 and PortAudio 19.6.0 with their own test programs, built from
+//! Debian's source tarballs against the project's SDK-compatible glue, run
+//! in a real Wine prefix against a real daemon. Hosts the project did not
+//! write find what its own host hides.
 
 use asio_bridge_tests::{output_text, props, report, run_with_timeout, shipped_with, third_party, wine::Prefix, with_bridge, Daemon, Report};
 use std::{
@@ -15,7 +15,7 @@ use std::{
 
 /// What RtAudio's test programs ask for: 512 frames (their fixed size), 2
 /// channels, 48 kHz.
-const HOST_BUFFER: &str = "512";
+const RTAUDIO_BUFFER: &str = "512";
 
 /// The bridge node's `key` as text (pw-dump prints numeric text as numbers).
 fn node_prop(daemon: &Daemon, key: &str) -> String {
@@ -31,17 +31,20 @@ fn graph_quantum(daemon: &Daemon) -> String {
     report(&out.stdout).str("frames").to_owned()
 }
 
-struct Rtaudio<'a> {
+/// A third-party host's programs, run in the prefix.
+struct Host<'a> {
     daemon: &'a Daemon,
     prefix: &'a Prefix,
     bin: PathBuf,
+    /// The ASIO buffer size its programs choose.
+    buffer: &'a str,
 }
 
-impl Rtaudio<'_> {
+impl Host<'_> {
     /// Runs `program` with `args`. Each entry of `enters` is the bridge
     /// state (`running` or `attached`) to wait for before pressing Enter,
     /// which the program waits for between its steps. The first time the
-    /// host runs, checks that the bridge streams at the host's 512 frames
+    /// host runs, checks that the bridge streams at the host's buffer size
     /// and the graph runs `quantum`. Returns the program's output once it
     /// exited.
     fn run(&self, program: &str, args: &[&str], enters: &[&str], quantum: &str) -> Output {
@@ -67,7 +70,7 @@ impl Rtaudio<'_> {
             }
             if state == "running" && !checked {
                 checked = true;
-                assert_eq!(node_prop(self.daemon, "asio.buffer-size"), HOST_BUFFER, "{program}: the bridge runs another size than the host asked for");
+                assert_eq!(node_prop(self.daemon, "asio.buffer-size"), self.buffer, "{program}: the bridge runs another size than the host asked for");
                 assert_eq!(graph_quantum(self.daemon), quantum, "{program}: the graph does not run {quantum}");
             }
             if !enters.is_empty() {
@@ -111,7 +114,8 @@ impl Rtaudio<'_> {
 /// A clean run: exit 0, nothing on stderr (where RtAudio reports every
 /// warning and error, among them "driver reset requested!!!",
 /// "driver latency may have changed!!!" and a sample rate change stopping
-/// the stream), and no over/underflow the program saw.
+/// the stream, and PortAudio's programs their errors), and no over/underflow
+/// the program saw.
 fn assert_clean(program: &str, quantum: &str, out: &Output) {
     let text = format!("{program}, graph at {quantum}: {}", output_text(out));
     println!("{text}");
@@ -122,29 +126,28 @@ fn assert_clean(program: &str, quantum: &str, out: &Output) {
     assert!(!stdout.contains("flow detected"), "{text}");
 }
 
-fn bin_dir() -> PathBuf {
-    third_party::rtaudio(&["audioprobe", "playsaw", "duplex", "testall"])
-}
-
 #[test]
-fn rtaudio_streams_at_its_own_buffer_size_whatever_quantum_the_graph_is_held_at() {
-    let bin = bin_dir();
-    let text = with_bridge(&shipped_with(""), "node.name = asio-bridge-probe");
-    let daemon = Daemon::start("rtaudio", &[("50-asio-bridge.conf", &text)]);
+fn rtaudio_and_portaudio_stream_at_their_own_buffer_size_whatever_quantum_the_graph_is_held_at() {
+    let rtaudio_bin = third_party::rtaudio(&["audioprobe", "playsaw", "duplex", "testall"]);
+    let portaudio_bin = third_party::portaudio(&["examples/pa_devs", "examples/paex_saw"]);
+    // PortAudio's programs play at 44.1 kHz, RtAudio's at 48.
+    let clock = "context.properties = { default.clock.allowed-rates = [ 44100 48000 ] }\n";
+    let text = with_bridge(&shipped_with("asio.rates = [ 44100 48000 ]"), "node.name = asio-bridge-probe");
+    let daemon = Daemon::start("third-party", &[("10-clock.conf", clock), ("50-asio-bridge.conf", &text)]);
     daemon.node("asio-bridge-probe");
     let prefix = Prefix::create(&daemon.dir, &daemon);
-    let rtaudio = Rtaudio { daemon: &daemon, prefix: &prefix, bin };
+    let rtaudio = Host { daemon: &daemon, prefix: &prefix, bin: rtaudio_bin, buffer: RTAUDIO_BUFFER };
 
-    let out = run_with_timeout(rtaudio.prefix.wine().arg(rtaudio.bin.join("audioprobe.exe")), Duration::from_secs(60));
+    let out = run_with_timeout(prefix.wine().arg(rtaudio.bin.join("audioprobe.exe")), Duration::from_secs(60));
     assert_clean("audioprobe", "free", &out);
     let probe = String::from_utf8_lossy(&out.stdout);
-    for line in ["Found 1 device(s)", "Device Name = PipeWire ASIO Bridge", "Probe Status = Successful", "Output Channels = 2", "Input Channels = 2", "Duplex Channels = 2", "32-bit float", "Supported sample rates = 48000"] {
+    for line in ["Found 1 device(s)", "Device Name = PipeWire ASIO Bridge", "Probe Status = Successful", "Output Channels = 2", "Input Channels = 2", "Duplex Channels = 2", "32-bit float", "Supported sample rates = 44100 48000"] {
         assert!(probe.contains(line), "audioprobe does not say {line:?}:\n{probe}");
     }
 
     // Free, the graph follows the host; held at 64 or 256 by another
     // program, it stays there and the host keeps its 512 through the FIFOs.
-    for (forced, quantum, duplex) in [(0, HOST_BUFFER, true), (64, "64", true), (256, "256", false)] {
+    for (forced, quantum, duplex) in [(0, RTAUDIO_BUFFER, true), (64, "64", true), (256, "256", false)] {
         daemon.force_quantum(forced);
         // playsaw: 2 channels at 48 kHz on device 0, offset 0, for 2 s;
         // it stops itself from its callback (a drain, then a stop from
@@ -164,4 +167,22 @@ fn rtaudio_streams_at_its_own_buffer_size_whatever_quantum_the_graph_is_held_at(
     let enters = ["running", "attached", "running", "attached", "running", "attached", "running", "attached", "running", "attached", "running"];
     let out = rtaudio.run("testall", &["2", "48000"], &enters, "64");
     assert_clean("testall", "64", &out);
+
+    // PortAudio: its device list, then a sawtooth for 4 s with the graph
+    // still held at 64.
+    let out = run_with_timeout(prefix.wine().arg(portaudio_bin.join("pa_devs.exe")), Duration::from_secs(60));
+    assert_clean("pa_devs", "64", &out);
+    // (pa_devs prints the name through wprintf, which mingw's C runtime
+    // cuts to its first letter.)
+    let devs = String::from_utf8_lossy(&out.stdout);
+    for line in ["Number of devices = 1", "Host API                    = ASIO", "Max inputs = 2, Max outputs = 2", "44100.00, 48000.00"] {
+        assert!(devs.contains(line), "pa_devs does not say {line:?}:\n{devs}");
+    }
+    // Asked for 256-frame callbacks at its default latency, PortAudio
+    // chooses ASIO buffers of 2048 from the sizes the driver offers: 32
+    // graph cycles a buffer, through the FIFOs.
+    let portaudio = Host { daemon: &daemon, prefix: &prefix, bin: portaudio_bin, buffer: "2048" };
+    let out = portaudio.run("paex_saw", &[], &[], "64");
+    assert_clean("paex_saw", "64", &out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Test finished."), "{}", output_text(&out));
 }

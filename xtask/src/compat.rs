@@ -30,7 +30,8 @@ const PACKAGES: &[&str] = &["pipewire", "pipewire-bin", "wireplumber", "dbus", "
 
 /// The end-to-end test binaries that are not run in the chroot: packaging
 /// builds a Debian package of the host's release with the host's tools;
-/// third_party builds RtAudio with mingw-w64 g++, which the chroot lacks.
+/// third_party builds RtAudio and PortAudio with mingw-w64 g++, which the
+/// chroot lacks.
 const HOST_ONLY: &[&str] = &["packaging", "third_party"];
 
 pub fn compat(stage: &Stage, cargo: &str, args: &[String]) {
