@@ -71,29 +71,56 @@ fn glue() -> Vec<PathBuf> {
     files
 }
 
-/// Compiles the C files `c` and the C++ files `cpp` (with the glue) into
-/// the Windows program `out`, unless it is newer than all of them and the
-/// glue. Linked statically, so Wine needs no DLL beyond its own.
-fn build(out: &Path, c: &[PathBuf], cpp: &[PathBuf], flags: &[String]) {
-    let newest = c.iter().chain(cpp).chain(&glue()).map(|p| modified(p)).max().unwrap();
-    if out.exists() && modified(out) > newest {
+/// Whether `out` is newer than all of `inputs` and the glue.
+fn fresh(out: &Path, inputs: &[PathBuf]) -> bool {
+    let newest = inputs.iter().chain(&glue()).map(|p| modified(p)).max().unwrap();
+    out.exists() && modified(out) > newest
+}
+
+const NEED_CXX: &str = "install g++-mingw-w64-x86-64; tools/install-deps does";
+
+/// Compiles each of `sources` (C or C++ by suffix, with the glue's
+/// headers) into `objects/<file name>.o`, all at once, where the object is
+/// stale; returns the objects.
+fn compile(sources: &[PathBuf], objects: &Path, flags: &[String]) -> Vec<PathBuf> {
+    fs::create_dir_all(objects).unwrap();
+    let outs: Vec<PathBuf> = sources.iter().map(|s| objects.join(format!("{}.o", s.file_name().unwrap().to_string_lossy()))).collect();
+    std::thread::scope(|scope| {
+        for (source, out) in sources.iter().zip(&outs).filter(|(s, o)| !fresh(o, std::slice::from_ref(s))) {
+            scope.spawn(move || {
+                let lang = if source.extension().is_some_and(|e| e == "c") { "-xc" } else { "-xc++" };
+                let partial = out.with_extension("partial");
+                run(
+                    Command::new(CXX)
+                        .args(["-O1", "-c", "-o"])
+                        .arg(&partial)
+                        .args(flags)
+                        .arg(format!("-I{}", root().join("asio-bridge/sdk").display()))
+                        .arg(lang)
+                        .arg(source),
+                    &format!("compiling {} ({NEED_CXX})", source.display()),
+                );
+                fs::rename(&partial, out).unwrap();
+            });
+        }
+    });
+    outs
+}
+
+/// Links `objects` into the Windows program `out` where it is stale:
+/// statically, so Wine needs no DLL beyond its own.
+fn link(out: &Path, objects: &[PathBuf]) {
+    if fresh(out, objects) {
         return;
     }
     let partial = out.with_extension("partial");
     run(
         Command::new(CXX)
-            .args(["-O2", "-s", "-o"])
+            .args(["-s", "-o"])
             .arg(&partial)
-            .args(flags)
-            .arg(format!("-I{}", root().join("asio-bridge/sdk").display()))
-            .arg("-xc")
-            .args(c)
-            .arg("-xc++")
-            .args(cpp)
-            .arg(root().join("asio-bridge/sdk/asio.cpp"))
-            .arg("-xnone")
+            .args(objects)
             .args(["-static", "-static-libgcc", "-static-libstdc++", "-lole32", "-luuid", "-ladvapi32", "-luser32", "-lwinmm"]),
-        &format!("building {} (install g++-mingw-w64-x86-64; tools/install-deps does)", out.display()),
+        &format!("linking {} ({NEED_CXX})", out.display()),
     );
     fs::rename(&partial, out).unwrap();
 }
@@ -106,9 +133,12 @@ pub fn rtaudio(programs: &[&str]) -> PathBuf {
     let bin = dir().join(format!("{RTAUDIO_DIR}-asio"));
     fs::create_dir_all(&bin).unwrap();
     let flags = ["-D__WINDOWS_ASIO__".to_owned(), format!("-I{}", source.display())];
-    for program in programs {
-        let sources = [source.join("RtAudio.cpp"), source.join("tests").join(format!("{program}.cpp"))];
-        build(&bin.join(format!("{program}.exe")), &[], &sources, &flags);
+    let mut sources = vec![source.join("RtAudio.cpp"), root().join("asio-bridge/sdk/asio.cpp")];
+    sources.extend(programs.iter().map(|p| source.join(format!("tests/{p}.cpp"))));
+    let objects = compile(&sources, &bin.join("objects"), &flags);
+    let (library, mains) = objects.split_at(2);
+    for (program, main) in programs.iter().zip(mains) {
+        link(&bin.join(format!("{program}.exe")), &[library, std::slice::from_ref(main)].concat());
     }
     bin
 }
@@ -127,19 +157,21 @@ pub fn portaudio(programs: &[&str]) -> PathBuf {
     fs::create_dir_all(&bin).unwrap();
     let common = ["pa_allocation", "pa_converters", "pa_cpuload", "pa_debugprint", "pa_dither", "pa_front", "pa_process", "pa_ringbuffer", "pa_stream", "pa_trace"];
     let win = ["pa_win_hostapis", "pa_win_util", "pa_win_waveformat", "pa_win_coinitialize"];
-    let library: Vec<PathBuf> = common
+    let mut sources: Vec<PathBuf> = common
         .iter()
         .map(|f| source.join(format!("src/common/{f}.c")))
         .chain(win.iter().map(|f| source.join(format!("src/os/win/{f}.c"))))
+        .chain([source.join("src/hostapi/asio/pa_asio.cpp"), root().join("asio-bridge/sdk/asio.cpp")])
         .collect();
-    let asio = [source.join("src/hostapi/asio/pa_asio.cpp")];
+    let library_len = sources.len();
+    sources.extend(programs.iter().map(|p| source.join(format!("{p}.c"))));
     let mut flags: Vec<String> = ["PA_USE_ASIO=1", "PA_USE_WMME=0", "PA_USE_DS=0", "PA_USE_WASAPI=0", "PA_USE_WDMKS=0"].iter().map(|d| format!("-D{d}")).collect();
     flags.extend(["include", "src/common", "src/os/win"].iter().map(|d| format!("-I{}", source.join(d).display())));
-    for program in programs {
-        let mut c = library.clone();
-        c.push(source.join(format!("{program}.c")));
+    let objects = compile(&sources, &bin.join("objects"), &flags);
+    let (library, mains) = objects.split_at(library_len);
+    for (program, main) in programs.iter().zip(mains) {
         let name = program.rsplit('/').next().unwrap();
-        build(&bin.join(format!("{name}.exe")), &c, &asio, &flags);
+        link(&bin.join(format!("{name}.exe")), &[library, std::slice::from_ref(main)].concat());
     }
     bin
 }

@@ -128,14 +128,17 @@ fn assert_clean(program: &str, quantum: &str, out: &Output) {
 
 #[test]
 fn rtaudio_and_portaudio_stream_at_their_own_buffer_size_whatever_quantum_the_graph_is_held_at() {
-    let rtaudio_bin = third_party::rtaudio(&["audioprobe", "playsaw", "duplex", "testall"]);
-    let portaudio_bin = third_party::portaudio(&["examples/pa_devs", "examples/paex_saw"]);
+    // Built (where not cached) while the session and the prefix start.
+    let builds = std::thread::spawn(|| {
+        (third_party::rtaudio(&["audioprobe", "playsaw", "duplex", "testall"]), third_party::portaudio(&["examples/pa_devs", "examples/paex_saw"]))
+    });
     // PortAudio's programs play at 44.1 kHz, RtAudio's at 48.
     let clock = "context.properties = { default.clock.allowed-rates = [ 44100 48000 ] }\n";
     let text = with_bridge(&shipped_with("asio.rates = [ 44100 48000 ]"), "node.name = asio-bridge-probe");
     let daemon = Daemon::start("third-party", &[("10-clock.conf", clock), ("50-asio-bridge.conf", &text)]);
     daemon.node("asio-bridge-probe");
     let prefix = Prefix::create(&daemon.dir, &daemon);
+    let (rtaudio_bin, portaudio_bin) = builds.join().expect("building the third-party hosts failed (see above)");
     let rtaudio = Host { daemon: &daemon, prefix: &prefix, bin: rtaudio_bin, buffer: RTAUDIO_BUFFER };
 
     let out = run_with_timeout(prefix.wine().arg(rtaudio.bin.join("audioprobe.exe")), Duration::from_secs(60));
