@@ -10,9 +10,25 @@
 #include <stdint.h>
 #include <stddef.h>
 
-typedef int32_t ASIOBool;
-typedef int32_t ASIOError;
-typedef int32_t ASIOSampleType;
+/* The ABI's 32-bit `long`. C++ hosts built on the SDK's names (see
+ * ../sdk/asio.h) spell it `long`, and C++ does not convert `long *` to
+ * `int32_t *` or between function pointer types, so they set this to
+ * `long` (32-bit on Windows x64) before including this file. */
+#ifndef ASIO_LONG
+#define ASIO_LONG int32_t
+#endif
+
+#ifdef __cplusplus
+#define ASIO_STATIC_ASSERT(c, m) static_assert(c, m)
+#else
+#define ASIO_STATIC_ASSERT(c, m) _Static_assert(c, m)
+#endif
+
+ASIO_STATIC_ASSERT(sizeof(ASIO_LONG) == 4, "ASIO's long is 32-bit");
+
+typedef ASIO_LONG ASIOBool;
+typedef ASIO_LONG ASIOError;
+typedef ASIO_LONG ASIOSampleType;
 typedef double ASIOSampleRate;
 
 enum {
@@ -27,7 +43,28 @@ enum {
 	ASE_NoMemory = -994,
 };
 
-enum { ASIOSTFloat32LSB = 19 };
+enum { ASIOFalse = 0, ASIOTrue = 1 };
+
+enum {
+	ASIOSTInt16MSB = 0,
+	ASIOSTInt24MSB = 1,
+	ASIOSTInt32MSB = 2,
+	ASIOSTFloat32MSB = 3,
+	ASIOSTFloat64MSB = 4,
+	ASIOSTInt32MSB16 = 8,
+	ASIOSTInt32MSB18 = 9,
+	ASIOSTInt32MSB20 = 10,
+	ASIOSTInt32MSB24 = 11,
+	ASIOSTInt16LSB = 16,
+	ASIOSTInt24LSB = 17,
+	ASIOSTInt32LSB = 18,
+	ASIOSTFloat32LSB = 19,
+	ASIOSTFloat64LSB = 20,
+	ASIOSTInt32LSB16 = 24,
+	ASIOSTInt32LSB18 = 25,
+	ASIOSTInt32LSB20 = 26,
+	ASIOSTInt32LSB24 = 27,
+};
 
 enum {
 	kAsioSelectorSupported = 1,
@@ -38,6 +75,12 @@ enum {
 	kAsioLatenciesChanged = 6,
 	kAsioSupportsTimeInfo = 7,
 	kAsioSupportsTimeCode = 8,
+	kAsioMMCCommand = 9,
+	kAsioSupportsInputMonitor = 10,
+	kAsioSupportsInputGain = 11,
+	kAsioSupportsInputMeter = 12,
+	kAsioSupportsOutputGain = 13,
+	kAsioSupportsOutputMeter = 14,
 	kAsioOverload = 15,
 };
 
@@ -90,23 +133,23 @@ typedef struct { uint32_t hi, lo; } ASIOTimeStamp;
 
 typedef struct {
 	ASIOBool isInput;
-	int32_t channelNum;
+	ASIO_LONG channelNum;
 	void *buffers[2];
 } ASIOBufferInfo;
 
 typedef struct {
-	int32_t channel;
+	ASIO_LONG channel;
 	ASIOBool isInput;
 	ASIOBool isActive;
-	int32_t channelGroup;
+	ASIO_LONG channelGroup;
 	ASIOSampleType type;
 	char name[32];
 } ASIOChannelInfo;
 
 typedef struct {
-	int32_t index;
-	int32_t associatedChannel;
-	int32_t associatedGroup;
+	ASIO_LONG index;
+	ASIO_LONG associatedChannel;
+	ASIO_LONG associatedGroup;
 	ASIOBool isCurrentSource;
 	char name[32];
 } ASIOClockSource;
@@ -139,20 +182,20 @@ typedef struct {
 } ASIOIoFormat;
 
 typedef struct {
-	void (*bufferSwitch)(int32_t index, ASIOBool directProcess);
+	void (*bufferSwitch)(ASIO_LONG index, ASIOBool directProcess);
 	void (*sampleRateDidChange)(ASIOSampleRate rate);
-	int32_t (*asioMessage)(int32_t selector, int32_t value, void *message, double *opt);
-	ASIOTime *(*bufferSwitchTimeInfo)(ASIOTime *params, int32_t index, ASIOBool directProcess);
+	ASIO_LONG (*asioMessage)(ASIO_LONG selector, ASIO_LONG value, void *message, double *opt);
+	ASIOTime *(*bufferSwitchTimeInfo)(ASIOTime *params, ASIO_LONG index, ASIOBool directProcess);
 } ASIOCallbacks;
 
-_Static_assert(sizeof(ASIOBufferInfo) == 24, "ASIOBufferInfo");
-_Static_assert(sizeof(ASIOChannelInfo) == 52, "ASIOChannelInfo");
-_Static_assert(sizeof(ASIOClockSource) == 48, "ASIOClockSource");
-_Static_assert(sizeof(AsioTimeInfo) == 48, "AsioTimeInfo");
-_Static_assert(offsetof(AsioTimeInfo, samplePosition) == 16, "samplePosition");
-_Static_assert(offsetof(AsioTimeInfo, flags) == 32, "flags");
-_Static_assert(offsetof(ASIOTime, timeInfo) == 16, "timeInfo");
-_Static_assert(offsetof(ASIOTime, timeCode) == 64, "timeCode");
+ASIO_STATIC_ASSERT(sizeof(ASIOBufferInfo) == 24, "ASIOBufferInfo");
+ASIO_STATIC_ASSERT(sizeof(ASIOChannelInfo) == 52, "ASIOChannelInfo");
+ASIO_STATIC_ASSERT(sizeof(ASIOClockSource) == 48, "ASIOClockSource");
+ASIO_STATIC_ASSERT(sizeof(AsioTimeInfo) == 48, "AsioTimeInfo");
+ASIO_STATIC_ASSERT(offsetof(AsioTimeInfo, samplePosition) == 16, "samplePosition");
+ASIO_STATIC_ASSERT(offsetof(AsioTimeInfo, flags) == 32, "flags");
+ASIO_STATIC_ASSERT(offsetof(ASIOTime, timeInfo) == 16, "timeInfo");
+ASIO_STATIC_ASSERT(offsetof(ASIOTime, timeCode) == 64, "timeCode");
 
 typedef struct IASIO IASIO;
 typedef struct IASIOVtbl {
@@ -161,24 +204,24 @@ typedef struct IASIOVtbl {
 	unsigned long (*Release)(IASIO *);
 	ASIOBool (*init)(IASIO *, void *sysHandle);
 	void (*getDriverName)(IASIO *, char *name);
-	int32_t (*getDriverVersion)(IASIO *);
+	ASIO_LONG (*getDriverVersion)(IASIO *);
 	void (*getErrorMessage)(IASIO *, char *string);
 	ASIOError (*start)(IASIO *);
 	ASIOError (*stop)(IASIO *);
-	ASIOError (*getChannels)(IASIO *, int32_t *inputs, int32_t *outputs);
-	ASIOError (*getLatencies)(IASIO *, int32_t *input, int32_t *output);
-	ASIOError (*getBufferSize)(IASIO *, int32_t *min, int32_t *max, int32_t *preferred, int32_t *granularity);
+	ASIOError (*getChannels)(IASIO *, ASIO_LONG *inputs, ASIO_LONG *outputs);
+	ASIOError (*getLatencies)(IASIO *, ASIO_LONG *input, ASIO_LONG *output);
+	ASIOError (*getBufferSize)(IASIO *, ASIO_LONG *min, ASIO_LONG *max, ASIO_LONG *preferred, ASIO_LONG *granularity);
 	ASIOError (*canSampleRate)(IASIO *, ASIOSampleRate rate);
 	ASIOError (*getSampleRate)(IASIO *, ASIOSampleRate *rate);
 	ASIOError (*setSampleRate)(IASIO *, ASIOSampleRate rate);
-	ASIOError (*getClockSources)(IASIO *, ASIOClockSource *clocks, int32_t *count);
-	ASIOError (*setClockSource)(IASIO *, int32_t reference);
+	ASIOError (*getClockSources)(IASIO *, ASIOClockSource *clocks, ASIO_LONG *count);
+	ASIOError (*setClockSource)(IASIO *, ASIO_LONG reference);
 	ASIOError (*getSamplePosition)(IASIO *, ASIOSamples *position, ASIOTimeStamp *stamp);
 	ASIOError (*getChannelInfo)(IASIO *, ASIOChannelInfo *info);
-	ASIOError (*createBuffers)(IASIO *, ASIOBufferInfo *infos, int32_t count, int32_t size, ASIOCallbacks *callbacks);
+	ASIOError (*createBuffers)(IASIO *, ASIOBufferInfo *infos, ASIO_LONG count, ASIO_LONG size, ASIOCallbacks *callbacks);
 	ASIOError (*disposeBuffers)(IASIO *);
 	ASIOError (*controlPanel)(IASIO *);
-	ASIOError (*future)(IASIO *, int32_t selector, void *opt);
+	ASIOError (*future)(IASIO *, ASIO_LONG selector, void *opt);
 	ASIOError (*outputReady)(IASIO *);
 } IASIOVtbl;
 

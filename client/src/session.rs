@@ -12,7 +12,7 @@ use std::{
     os::{fd::OwnedFd, unix::net::UnixStream},
     path::PathBuf,
     sync::atomic::Ordering,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 /// Where the node named `node_name` listens.
@@ -156,6 +156,28 @@ impl Session {
                 let same_cycle = shm.info().flags & ASIO_BRIDGE_INFO_SAME_CYCLE != 0;
                 let cursor = Cursor { last_seq: shm.seq().load(Ordering::Acquire) };
                 Ok(Self { socket, shm, same_cycle, cursor })
+            }
+        }
+    }
+
+    /// Detaches, and waits at most `timeout` until the node has let go of
+    /// the port (it closes its end after releasing it). A plain drop
+    /// returns before the node has seen the hang-up, and an attach made
+    /// right after, as hosts do when they re-open a driver, is refused as
+    /// busy by this very session.
+    pub fn close(self, timeout: Duration) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Write);
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 512];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() || self.socket.set_read_timeout(Some(left)).is_err() {
+                return;
+            }
+            match io::Read::read(&mut &self.socket, &mut buf) {
+                Ok(0) => return,
+                Err(e) if e.kind() != io::ErrorKind::Interrupted => return,
+                _ => {}
             }
         }
     }

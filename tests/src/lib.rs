@@ -7,6 +7,7 @@
 //! never a skip.
 
 pub mod floor;
+pub mod third_party;
 pub mod wine;
 
 use serde_json::Value;

@@ -53,10 +53,11 @@ Commands:
                         ASIO_BRIDGE_BENCH_CELL_SECONDS to shorten the cells
                         (for development; figures come from the default)
   compat [ARGS]         stage, then run the end-to-end tests (all but
-                        packaging) against Debian 13's PipeWire 1.4,
-                        WirePlumber 0.5 and Wine 10, in a debootstrap chroot
-                        made from the mirror the host's apt uses and cached
-                        in target/compat/trixie (needs root and debootstrap);
+                        packaging and third_party) against Debian 13's
+                        PipeWire 1.4, WirePlumber 0.5 and Wine 10, in a
+                        debootstrap chroot made from the mirror the host's
+                        apt uses and cached in target/compat/trixie (needs
+                        root and debootstrap);
                         ARGS go to the test binaries. Fails if any test fails;
                         closes with the versions, totals and time";
 

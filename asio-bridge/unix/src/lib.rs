@@ -209,11 +209,19 @@ unsafe extern "C" fn attach(args: *mut c_void) -> NtStatus {
     })
 }
 
+/// How long detach waits for the node to let go: its main loop answers
+/// within milliseconds unless the daemon is stuck.
+const DETACH_WAIT: Duration = Duration::from_secs(1);
+
 unsafe extern "C" fn detach(args: *mut c_void) -> NtStatus {
     entry(args, |p: &mut asio_bridge_detach_params| {
         if p.session != 0 {
             // SAFETY: the handle is a Box from `attach`, detached once.
-            drop(unsafe { Box::from_raw(p.session as *mut Driver) });
+            let Driver { session, engine } = *unsafe { Box::from_raw(p.session as *mut Driver) };
+            drop(engine);
+            // Returns once the node is free again: hosts re-open the
+            // driver right after releasing it (RtAudio on every open).
+            session.close(DETACH_WAIT);
             p.session = 0;
         }
         STATUS_SUCCESS
