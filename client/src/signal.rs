@@ -30,11 +30,17 @@ pub struct CounterCheck {
     pub dropouts: u64,
     /// Samples with any other value: corruption.
     pub mismatches: u64,
+    /// Samples off the counter in a cycle whose position jumped: the graph
+    /// skipped cycles (PipeWire 1.x does when its driver wakes late), so
+    /// this cycle carries the one before the jump. The machine's loss,
+    /// counted apart; the delay holds again from the next cycle.
+    pub jump_mismatches: u64,
 }
 
 impl CounterCheck {
-    /// `index` is the receiver's sample index of `samples[0]`.
-    pub fn feed(&mut self, index: u64, samples: &[f32]) {
+    /// `index` is the receiver's sample index of `samples[0]`; `jumped`:
+    /// the graph's position jumped to it (see `jump_mismatches`).
+    pub fn feed(&mut self, index: u64, samples: &[f32], jumped: bool) {
         for (i, &v) in samples.iter().enumerate() {
             let at = index + i as u64;
             match (self.delay, decode(v)) {
@@ -47,6 +53,8 @@ impl CounterCheck {
                 (Some(d), _) => {
                     if v.to_bits() == counter((at % PERIOD + PERIOD - d % PERIOD) % PERIOD).to_bits() {
                         self.matched += 1;
+                    } else if jumped {
+                        self.jump_mismatches += 1;
                     } else {
                         self.mismatches += 1;
                     }
@@ -68,13 +76,17 @@ mod tests {
         assert_eq!(decode(0.0), None);
         let sent: Vec<f32> = (0..1000).map(counter).collect();
         let mut check = CounterCheck::default();
-        check.feed(0, &[0.0; 256]);
-        check.feed(256, &sent[..500]);
+        check.feed(0, &[0.0; 256], false);
+        check.feed(256, &sent[..500], false);
         assert_eq!((check.delay, check.mismatches, check.matched), (Some(256), 0, 500));
         let mut bad = sent[500..].to_vec();
         bad[7] = 0.5;
         bad[8] = 0.0;
-        check.feed(756, &bad);
+        check.feed(756, &bad, false);
         assert_eq!((check.mismatches, check.dropouts), (1, 1));
+        // A jump of the graph's position by a quantum: that cycle carries
+        // the one before it, counted apart.
+        check.feed(756 + 500 + 64, &sent[1000 - 256 - 64..1000 - 256], true);
+        assert_eq!((check.mismatches, check.jump_mismatches), (1, 64));
     }
 }

@@ -136,6 +136,7 @@ impl SpawnEnv {
         c.args(args)
             .env("XDG_RUNTIME_DIR", &self.runtime)
             .env("XDG_CONFIG_HOME", self.dir.join("config"))
+            .env("XDG_DATA_HOME", self.dir.join("data"))
             .env("XDG_STATE_HOME", self.dir.join("state"))
             .env("PIPEWIRE_CONFIG_DIR", &self.conf)
             .env("SPA_PLUGIN_DIR", &self.plugins)
@@ -152,15 +153,39 @@ impl SpawnEnv {
     }
 }
 
-/// Puts the staged WirePlumber autoconnect script and its 0.4 loader where
-/// WirePlumber 0.4 finds a user's own: `$XDG_CONFIG_HOME/wireplumber/`
-/// (`scripts/`, `policy.lua.d/`), looked up before `/etc/wireplumber` and
-/// `/usr/share/wireplumber`, where a system install puts them. The stock
-/// config stays in use; this adds to it the way an installed copy does.
-fn stage_wireplumber_files(config: &std::path::Path) {
-    for path in ["scripts/asio-bridge-autoconnect.lua", "policy.lua.d/90-asio-bridge-autoconnect.lua"] {
-        let from = stage().join("share/wireplumber").join(path);
-        let to = config.join(path);
+/// Whether the `wireplumber` the tests run is 0.5, which reads SPA-JSON
+/// fragments (`wireplumber.conf.d/`) and finds scripts under
+/// `$XDG_DATA_HOME`, where 0.4 reads Lua config (`policy.lua.d/`) and finds
+/// scripts under `$XDG_CONFIG_HOME`.
+fn wireplumber_is_0_5() -> bool {
+    static IS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IS.get_or_init(|| {
+        let out = Command::new("wireplumber").arg("--version").output().unwrap_or_else(|e| panic!("wireplumber --version: {e} (install the wireplumber package)"));
+        String::from_utf8_lossy(&out.stdout).contains("libwireplumber 0.5")
+    })
+}
+
+/// Puts the staged WirePlumber autoconnect script and the loader for the
+/// WirePlumber that runs where it finds a user's own, under the session's
+/// `$XDG_CONFIG_HOME` (`config/`) and `$XDG_DATA_HOME` (`data/`): looked up
+/// before `/etc/wireplumber` and `/usr/share/wireplumber`, where a system
+/// install puts them. The stock config stays in use; this adds to it the
+/// way an installed copy does, with one loader, as meson installs it.
+fn stage_wireplumber_files(session: &std::path::Path) {
+    let staged = |path: &str| stage().join("share/wireplumber").join(path);
+    let files = if wireplumber_is_0_5() {
+        [
+            ("scripts/asio-bridge-autoconnect.lua", session.join("data/wireplumber/scripts/asio-bridge-autoconnect.lua")),
+            ("wireplumber.conf.d/90-asio-bridge-autoconnect.conf", session.join("config/wireplumber/wireplumber.conf.d/90-asio-bridge-autoconnect.conf")),
+        ]
+    } else {
+        [
+            ("scripts/asio-bridge-autoconnect.lua", session.join("config/wireplumber/scripts/asio-bridge-autoconnect.lua")),
+            ("policy.lua.d/90-asio-bridge-autoconnect.lua", session.join("config/wireplumber/policy.lua.d/90-asio-bridge-autoconnect.lua")),
+        ]
+    };
+    for (from, to) in files {
+        let from = staged(from);
         fs::create_dir_all(to.parent().unwrap()).unwrap();
         fs::copy(&from, &to).unwrap_or_else(|e| panic!("{}: {e}: run `cargo xtask stage`", from.display()));
     }
@@ -222,7 +247,7 @@ impl Daemon {
         fs::create_dir_all(conf.join("pipewire.conf.d")).unwrap();
         fs::create_dir_all(&runtime).unwrap();
         fs::create_dir_all(dir.join("config")).unwrap();
-        stage_wireplumber_files(&dir.join("config/wireplumber"));
+        stage_wireplumber_files(&dir);
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&runtime, fs::Permissions::from_mode(0o700)).unwrap();
         // The daemon's config, and the one every client (pw-mon, pw-cli)

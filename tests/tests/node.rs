@@ -127,14 +127,14 @@ fn bit_exact_and_every_cycle(quantum: u32, seconds: u32) {
     assert!(r.num("counter_dropouts") <= s.num("late_cycles") * quantum as f64, "silence the sender does not account for: {context}");
     let expected = seconds as f64 * 48000.0 / quantum as f64;
     for rep in [&s, &r] {
-        assert_eq!(rep.num("position_errors"), 0.0, "repeats or jumps: {context}");
+        assert_eq!(rep.num("position_errors"), 0.0, "repeats or wrong positions: {context}");
         assert!(rep.num("cycles") + rep.num("missed") > expected * 0.97, "too few cycles (want ~{expected}): {context}");
     }
     asio_bridge_tests::publish(
         &format!("node-two-bridges-{quantum}"),
         &format!(
-            "quantum {quantum}, {seconds} s, clients SCHED_FIFO 70: sender {} cycles + {} missed ({} late at the node), receiver {} + {} missed ({} late); 0 wrong samples\n",
-            s.num("cycles"), s.num("missed"), s.num("late_cycles"), r.num("cycles"), r.num("missed"), r.num("late_cycles")
+            "quantum {quantum}, {seconds} s, clients SCHED_FIFO 70: sender {} cycles + {} missed ({} late at the node), receiver {} + {} missed ({} late); 0 wrong samples; the machine's: {} graph position jumps (skipped cycles), {} samples of the cycle before a jump\n",
+            s.num("cycles"), s.num("missed"), s.num("late_cycles"), r.num("cycles"), r.num("missed"), r.num("late_cycles"), r.num("position_jumps"), r.num("counter_jump_mismatches")
         ),
     );
     assert!(r.num("counter_matched") > expected * 0.95 * quantum as f64, "{context}");

@@ -25,14 +25,16 @@ const DEBIAN: &str = "Debian 13";
 /// debootstrap cannot resolve: dbus-x11 is the provider that pulls no
 /// systemd), the observers (pipewire-bin: pw-mon, pw-dump, pw-cli, ...),
 /// Wine, and the tools the tests run (prlimit and taskset from util-linux,
-/// file).
-const PACKAGES: &[&str] = &["pipewire", "pipewire-bin", "wireplumber", "dbus", "dbus-x11", "wine", "wine64", "util-linux", "file"];
+/// file; Xvfb, xwd and pnmtopng for the control panel's test).
+const PACKAGES: &[&str] =
+    &["pipewire", "pipewire-bin", "wireplumber", "dbus", "dbus-x11", "wine", "wine64", "util-linux", "file", "xvfb", "x11-apps", "netpbm"];
 
 /// The end-to-end test binaries that are not run in the chroot: packaging
-/// builds a Debian package of the host's release with the host's tools;
-/// third_party builds RtAudio and PortAudio with mingw-w64 g++, which the
-/// chroot lacks.
-const HOST_ONLY: &[&str] = &["packaging", "third_party"];
+/// builds a Debian package of the host's release with the host's tools,
+/// third_party cross-builds hosts with the host's mingw-w64 g++, and
+/// rt_no_panic reads the staged binaries with the host's binutils (what it
+/// checks does not depend on the stack they run on).
+const HOST_ONLY: &[&str] = &["packaging", "third_party", "rt_no_panic"];
 
 pub fn compat(stage: &Stage, cargo: &str, args: &[String]) {
     let start = Instant::now();
