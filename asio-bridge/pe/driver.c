@@ -43,8 +43,6 @@
 #define DRIVER_NAME "PipeWire ASIO Bridge"
 #define DRIVER_VERSION 1
 #define CLSID_STRING "{30BDA4F2-FA0B-4E4E-9E6E-A34A232013F2}"
-#define DEFAULT_RT_PRIORITY 70
-#define DEFAULT_BUFFER_SIZE 256 /* a musician who picks ASIO wants low latency */
 #define ENTRY_LEN (sizeof(DRIVER_NAME " ()") + ASIO_BRIDGE_NAME_LEN) /* a key under Software\ASIO */
 #define WAIT_MS 100      /* the callback thread re-checks `stopping` this often */
 #define STOP_TIMEOUT_MS 2000
@@ -274,31 +272,16 @@ static void read_settings(const struct driver *d, struct settings *s)
 {
 	char path[sizeof("Software\\ASIO\\") + ENTRY_LEN], env[ASIO_BRIDGE_NAME_LEN];
 	char *node = s->node;
-	DWORD node_size = sizeof(s->node), size = node_size, value, value_size, type;
-	HKEY key;
+	DWORD node_size = sizeof(s->node), size;
+	struct panel_settings saved;
 
-	lstrcpynA(node, d->entry_node[0] ? d->entry_node : ASIO_BRIDGE_DEFAULT_NODE, node_size);
-	s->rt_priority = DEFAULT_RT_PRIORITY;
-	s->preferred_size = DEFAULT_BUFFER_SIZE;
-	s->autoconnect = TRUE;
 	snprintf(path, sizeof(path), "Software\\ASIO\\%s", d->entry);
-	if (!RegOpenKeyExA(HKEY_CURRENT_USER, path, 0, KEY_READ, &key)) {
-		/* A named entry's node is its name: never another's. */
-		if (!d->entry_node[0]
-		    && (RegQueryValueExA(key, "Node", NULL, &type, (BYTE *)node, &size) || type != REG_SZ || size <= 1))
-			lstrcpynA(node, ASIO_BRIDGE_DEFAULT_NODE, node_size);
-		node[node_size - 1] = 0;
-		value_size = sizeof(value);
-		if (!RegQueryValueExA(key, "RealtimePriority", NULL, &type, (BYTE *)&value, &value_size) && type == REG_DWORD)
-			s->rt_priority = (int)value;
-		value_size = sizeof(value);
-		if (!RegQueryValueExA(key, "PreferredBufferSize", NULL, &type, (BYTE *)&value, &value_size) && type == REG_DWORD)
-			s->preferred_size = value;
-		value_size = sizeof(value);
-		if (!RegQueryValueExA(key, PANEL_VALUE_AUTOCONNECT, NULL, &type, (BYTE *)&value, &value_size) && type == REG_DWORD)
-			s->autoconnect = value != 0;
-		RegCloseKey(key);
-	}
+	panel_read_settings(path, &saved);
+	/* A named entry's node is its name: never another's. */
+	lstrcpynA(node, d->entry_node[0] ? d->entry_node : saved.node, node_size);
+	s->rt_priority = saved.rt_priority;
+	s->preferred_size = saved.preferred_size;
+	s->autoconnect = saved.autoconnect;
 	size = GetEnvironmentVariableA("ASIO_BRIDGE_NODE", env, sizeof(env));
 	if (!d->entry_node[0] && size > 0 && size < sizeof(env))
 		lstrcpynA(node, env, node_size);

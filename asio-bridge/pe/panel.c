@@ -101,27 +101,29 @@ static void realtime_text(const struct panel_state *s, char *text, size_t size)
 	}
 }
 
-/* The settings as saved, or their defaults. */
-static void read_settings(const struct panel_state *s, char *node, DWORD node_size, DWORD *size, DWORD *autoconnect)
+void panel_read_settings(const char *settings_key, struct panel_settings *s)
 {
 	HKEY key;
-	DWORD type, len = node_size, value, value_len = sizeof(value);
+	DWORD type, len = sizeof(s->node), value, value_len;
 
-	lstrcpynA(node, PANEL_DEFAULT_NODE, node_size);
-	*size = PANEL_DEFAULT_PREFERRED_SIZE;
-	*autoconnect = 1;
-	if (RegOpenKeyExA(HKEY_CURRENT_USER, s->settings_key, 0, KEY_READ, &key))
+	lstrcpynA(s->node, PANEL_DEFAULT_NODE, sizeof(s->node));
+	s->rt_priority = PANEL_DEFAULT_RT_PRIORITY;
+	s->preferred_size = PANEL_DEFAULT_PREFERRED_SIZE;
+	s->autoconnect = 1;
+	if (RegOpenKeyExA(HKEY_CURRENT_USER, settings_key, 0, KEY_READ, &key))
 		return;
-	if (RegQueryValueExA(key, PANEL_VALUE_NODE, NULL, &type, (BYTE *)node, &len) || type != REG_SZ || len <= 1)
-		lstrcpynA(node, PANEL_DEFAULT_NODE, node_size);
-	node[node_size - 1] = 0;
-	if (!RegQueryValueExA(key, PANEL_VALUE_PREFERRED_SIZE, NULL, &type, (BYTE *)&value, &value_len)
-	    && type == REG_DWORD)
-		*size = value;
+	if (RegQueryValueExA(key, PANEL_VALUE_NODE, NULL, &type, (BYTE *)s->node, &len) || type != REG_SZ || len <= 1)
+		lstrcpynA(s->node, PANEL_DEFAULT_NODE, sizeof(s->node));
+	s->node[sizeof(s->node) - 1] = 0;
 	value_len = sizeof(value);
-	if (!RegQueryValueExA(key, PANEL_VALUE_AUTOCONNECT, NULL, &type, (BYTE *)&value, &value_len)
-	    && type == REG_DWORD)
-		*autoconnect = value != 0;
+	if (!RegQueryValueExA(key, PANEL_VALUE_RT_PRIORITY, NULL, &type, (BYTE *)&value, &value_len) && type == REG_DWORD)
+		s->rt_priority = (int)value;
+	value_len = sizeof(value);
+	if (!RegQueryValueExA(key, PANEL_VALUE_PREFERRED_SIZE, NULL, &type, (BYTE *)&value, &value_len) && type == REG_DWORD)
+		s->preferred_size = value;
+	value_len = sizeof(value);
+	if (!RegQueryValueExA(key, PANEL_VALUE_AUTOCONNECT, NULL, &type, (BYTE *)&value, &value_len) && type == REG_DWORD)
+		s->autoconnect = value != 0;
 	RegCloseKey(key);
 }
 
@@ -136,8 +138,9 @@ static void resize(HWND dialog, HWND hwnd, int w, int h)
 /* Creates the controls; returns the height they need, in dialog units. */
 static int build(HWND dialog, const struct panel_state *s)
 {
-	char text[256], node[PANEL_NAME_LEN];
-	DWORD preferred, size, autoconnect;
+	struct panel_settings saved;
+	char text[256];
+	DWORD size;
 	int y = 18, i, selected = -1, settings_top;
 	HWND combo, edit, status;
 
@@ -188,7 +191,7 @@ static int build(HWND dialog, const struct panel_state *s)
 	control(dialog, "BUTTON", "Settings (applied the next time a program opens the driver)", BS_GROUPBOX, -1,
 			7, settings_top, DLG_WIDTH - 14, 88);
 	y += 13;
-	read_settings(s, node, sizeof(node), &preferred, &autoconnect);
+	panel_read_settings(s->settings_key, &saved);
 	control(dialog, "STATIC", "&Preferred buffer size:", SS_LEFT, -1, LABEL_X, y + 2, LABEL_W, 9);
 	combo = control(dialog, "COMBOBOX", "", CBS_DROPDOWNLIST | WS_VSCROLL | WS_TABSTOP, PANEL_ID_PREFERRED_SIZE,
 			VALUE_X, y, 60, 120);
@@ -197,21 +200,21 @@ static int build(HWND dialog, const struct panel_state *s)
 	for (size = MIN_SIZE, i = 0; size <= MAX_SIZE; size *= 2, i++) {
 		snprintf(text, sizeof(text), "%lu", (unsigned long)size);
 		SendMessageA(combo, CB_ADDSTRING, 0, (LPARAM)text);
-		if (size == preferred || (size == PANEL_DEFAULT_PREFERRED_SIZE && selected < 0))
+		if (size == saved.preferred_size || (size == PANEL_DEFAULT_PREFERRED_SIZE && selected < 0))
 			selected = i;
 	}
 	SendMessageA(combo, CB_SETCURSEL, selected, 0);
 	control(dialog, "STATIC", "samples, offered to programs first", SS_LEFT, -1, VALUE_X + 64, y + 2, 130, 9);
 	y += 16;
 	control(dialog, "STATIC", "Bridge &node:", SS_LEFT, -1, LABEL_X, y + 2, LABEL_W, 9);
-	edit = control(dialog, "EDIT", node, ES_AUTOHSCROLL | WS_BORDER | WS_TABSTOP, PANEL_ID_NODE_SETTING,
+	edit = control(dialog, "EDIT", saved.node, ES_AUTOHSCROLL | WS_BORDER | WS_TABSTOP, PANEL_ID_NODE_SETTING,
 			VALUE_X, y, 120, 12);
 	SendMessageA(edit, EM_LIMITTEXT, PANEL_NAME_LEN - 1, 0);
 	control(dialog, "STATIC", "the bridge's node.name", SS_LEFT, -1, VALUE_X + 124, y + 2, 80, 9);
 	y += 15;
 	control(dialog, "BUTTON", "&Link the bridge to the default devices while this program runs",
 			BS_AUTOCHECKBOX | WS_TABSTOP, PANEL_ID_AUTOCONNECT, LABEL_X, y, DLG_WIDTH - 2 * LABEL_X, 10);
-	CheckDlgButton(dialog, PANEL_ID_AUTOCONNECT, autoconnect ? BST_CHECKED : BST_UNCHECKED);
+	CheckDlgButton(dialog, PANEL_ID_AUTOCONNECT, saved.autoconnect ? BST_CHECKED : BST_UNCHECKED);
 	y += 16;
 	snprintf(text, sizeof(text), "HKCU\\%s", s->settings_key);
 	control(dialog, "STATIC", "Saved in:", SS_LEFT, -1, LABEL_X, y, LABEL_W, 9);

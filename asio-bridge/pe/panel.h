@@ -39,8 +39,10 @@
 #define PANEL_VALUE_PREFERRED_SIZE "PreferredBufferSize" /* REG_DWORD */
 #define PANEL_VALUE_NODE "Node"                           /* REG_SZ */
 #define PANEL_VALUE_AUTOCONNECT "Autoconnect"             /* REG_DWORD, 0 or 1 */
-#define PANEL_DEFAULT_PREFERRED_SIZE 256
+#define PANEL_VALUE_RT_PRIORITY "RealtimePriority"        /* REG_DWORD; the panel shows, never sets it */
+#define PANEL_DEFAULT_PREFERRED_SIZE 256 /* a musician who picks ASIO wants low latency */
 #define PANEL_DEFAULT_NODE "asio-bridge"
+#define PANEL_DEFAULT_RT_PRIORITY 70
 
 #define PANEL_NAME_LEN 64
 #define PANEL_ERROR_LEN 128
@@ -63,6 +65,18 @@ struct panel_state {
 	int rt_priority;                /* its priority */
 	char settings_key[PANEL_KEY_LEN]; /* under HKEY_CURRENT_USER, e.g. "Software\ASIO\PipeWire ASIO Bridge" */
 };
+
+/* An entry's settings as saved in the registry, or their defaults: the one
+ * reader of them, for the panel and for the driver (which then applies
+ * its environment overrides). */
+struct panel_settings {
+	char node[PANEL_NAME_LEN];
+	int rt_priority;
+	uint32_t preferred_size;
+	int autoconnect;
+};
+
+void panel_read_settings(const char *settings_key, struct panel_settings *s);
 
 /* Shows the panel for a copy of `state` and returns at once: ASE_OK, or
  * ASE_NoMemory / ASE_HWMalfunction if it could not. With a panel already
