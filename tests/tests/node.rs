@@ -128,6 +128,12 @@ fn bit_exact_and_every_cycle(quantum: u32, seconds: u32) {
     let expected = seconds as f64 * 48000.0 / quantum as f64;
     for rep in [&s, &r] {
         assert_eq!(rep.num("position_errors"), 0.0, "repeats or wrong positions: {context}");
+        // Skipped graph cycles are the machine's loss only where the daemon
+        // skips them (PipeWire 1.x, seen on 1.4); 0.3.x runs a late cycle
+        // late, so a jump there would be the bridge's.
+        if asio_bridge_tests::pipewire_version() < (1, 0, 0) {
+            assert_eq!(rep.num("position_jumps"), 0.0, "the graph position jumped on a daemon that does not skip cycles: {context}");
+        }
         assert!(rep.num("cycles") + rep.num("missed") > expected * 0.97, "too few cycles (want ~{expected}): {context}");
     }
     asio_bridge_tests::publish(
