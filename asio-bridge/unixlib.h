@@ -2,8 +2,11 @@
 /*
  * The calls the driver's PE half makes into its unix half
  * (__wine_unix_call), and their parameters. The one definition: C includes
- * it, the unix half binds it with bindgen. 64-bit PE only, so pointers have
- * the same size on both sides.
+ * it, the unix half binds it with bindgen. Built for x86_64 and i386, by
+ * mingw for the PE half and by gcc/rustc for the unix half: on i386 the two
+ * disagree on where a uint64_t goes in a struct (8- or 4-aligned), so every
+ * field has a fixed width, padding is explicit, and addresses travel as
+ * uint64_t. The layout is then the same on every build, pinned below.
  *
  * The PE half reads the shared memory's header and cycle record; the unix
  * half does the rest: the socket, the mapping, futex waits, the FIFOs
@@ -30,12 +33,14 @@ enum asio_bridge_unix_call {
 #define ASIO_BRIDGE_ERROR_LEN 124u /* getErrorMessage's buffer */
 
 struct asio_bridge_attach_params {
-	const char *node;    /* in: bridge node name */
-	const char *client;  /* in: what the node tells others, e.g. "Reaper.exe" */
+	uint64_t node;       /* in: const char *, the bridge node's name */
+	uint64_t client;     /* in: const char *, what the node tells others, e.g. "Reaper.exe" */
 	uint32_t hello_flags; /* in: enum asio_bridge_hello_flags */
+	uint32_t padding;
 	uint64_t session;    /* out: handle for the other calls */
-	struct asio_bridge_shm *shm; /* out: the mapping, validated by the unix half */
+	uint64_t shm;        /* out: struct asio_bridge_shm *, the mapping, validated by the unix half */
 	char error[ASIO_BRIDGE_ERROR_LEN]; /* out: why not, for a musician */
+	uint32_t padding2;
 };
 
 struct asio_bridge_detach_params {
@@ -66,7 +71,7 @@ struct asio_bridge_latencies_params {
  * laid out [half][inputs, then outputs][frames] floats. NULL releases. */
 struct asio_bridge_prepare_params {
 	uint64_t session;
-	float *buffers;
+	uint64_t buffers;     /* float * */
 	uint32_t frames;
 	uint32_t padding;
 };
@@ -115,5 +120,22 @@ struct asio_bridge_realtime_params {
 	int32_t policy;       /* out: the thread's Linux policy now (SCHED_OTHER 0, SCHED_FIFO 1, SCHED_RR 2) */
 	int32_t got_priority; /* out: its priority now */
 };
+
+#ifndef __cplusplus
+#include <stddef.h>
+#define ASIO_BRIDGE_UNIX_LAYOUT(type, size) _Static_assert(sizeof(type) == (size), #type)
+ASIO_BRIDGE_UNIX_LAYOUT(struct asio_bridge_attach_params, 168);
+_Static_assert(offsetof(struct asio_bridge_attach_params, session) == 24, "attach session");
+_Static_assert(offsetof(struct asio_bridge_attach_params, error) == 40, "attach error");
+ASIO_BRIDGE_UNIX_LAYOUT(struct asio_bridge_detach_params, 8);
+ASIO_BRIDGE_UNIX_LAYOUT(struct asio_bridge_request_params, 24);
+ASIO_BRIDGE_UNIX_LAYOUT(struct asio_bridge_latencies_params, 24);
+ASIO_BRIDGE_UNIX_LAYOUT(struct asio_bridge_prepare_params, 24);
+ASIO_BRIDGE_UNIX_LAYOUT(struct asio_bridge_process_params, 72);
+_Static_assert(offsetof(struct asio_bridge_process_params, nsec) == 40, "process nsec");
+_Static_assert(offsetof(struct asio_bridge_process_params, wake_nsec) == 64, "process wake_nsec");
+ASIO_BRIDGE_UNIX_LAYOUT(struct asio_bridge_clock_params, 8);
+ASIO_BRIDGE_UNIX_LAYOUT(struct asio_bridge_realtime_params, 16);
+#endif
 
 #endif /* ASIO_BRIDGE_UNIXLIB_H */

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The IASIO interface and its types (x64), declared from the ASIO ABI as
- * hosts use it: a COM object whose vtable follows IUnknown with the methods
- * below, all in the Microsoft x64 calling convention. `long` is 32-bit.
+ * The IASIO interface and its types, declared from the ASIO ABI as hosts
+ * use it: a COM object whose vtable follows IUnknown with the methods below.
+ * `long` is 32-bit. On x64 every call has the one Microsoft convention; on
+ * i386 the IUnknown methods are stdcall and IASIO's own are thiscall (hosts
+ * call them as C++ virtual methods), while the host's callbacks stay cdecl.
  */
 #ifndef ASIO_BRIDGE_ASIO_H
 #define ASIO_BRIDGE_ASIO_H
@@ -25,6 +27,14 @@
 #endif
 
 ASIO_STATIC_ASSERT(sizeof(ASIO_LONG) == 4, "ASIO's long is 32-bit");
+
+#ifdef __i386__
+#define ASIO_UNKNOWN_CALL __attribute__((stdcall))
+#define ASIO_METHOD_CALL __attribute__((thiscall))
+#else
+#define ASIO_UNKNOWN_CALL
+#define ASIO_METHOD_CALL
+#endif
 
 typedef ASIO_LONG ASIOBool;
 typedef ASIO_LONG ASIOError;
@@ -188,7 +198,7 @@ typedef struct {
 	ASIOTime *(*bufferSwitchTimeInfo)(ASIOTime *params, ASIO_LONG index, ASIOBool directProcess);
 } ASIOCallbacks;
 
-ASIO_STATIC_ASSERT(sizeof(ASIOBufferInfo) == 24, "ASIOBufferInfo");
+ASIO_STATIC_ASSERT(sizeof(ASIOBufferInfo) == 8 + 2 * sizeof(void *), "ASIOBufferInfo");
 ASIO_STATIC_ASSERT(sizeof(ASIOChannelInfo) == 52, "ASIOChannelInfo");
 ASIO_STATIC_ASSERT(sizeof(ASIOClockSource) == 48, "ASIOClockSource");
 ASIO_STATIC_ASSERT(sizeof(AsioTimeInfo) == 48, "AsioTimeInfo");
@@ -199,30 +209,30 @@ ASIO_STATIC_ASSERT(offsetof(ASIOTime, timeCode) == 64, "timeCode");
 
 typedef struct IASIO IASIO;
 typedef struct IASIOVtbl {
-	long (*QueryInterface)(IASIO *, const void *riid, void **out);
-	unsigned long (*AddRef)(IASIO *);
-	unsigned long (*Release)(IASIO *);
-	ASIOBool (*init)(IASIO *, void *sysHandle);
-	void (*getDriverName)(IASIO *, char *name);
-	ASIO_LONG (*getDriverVersion)(IASIO *);
-	void (*getErrorMessage)(IASIO *, char *string);
-	ASIOError (*start)(IASIO *);
-	ASIOError (*stop)(IASIO *);
-	ASIOError (*getChannels)(IASIO *, ASIO_LONG *inputs, ASIO_LONG *outputs);
-	ASIOError (*getLatencies)(IASIO *, ASIO_LONG *input, ASIO_LONG *output);
-	ASIOError (*getBufferSize)(IASIO *, ASIO_LONG *min, ASIO_LONG *max, ASIO_LONG *preferred, ASIO_LONG *granularity);
-	ASIOError (*canSampleRate)(IASIO *, ASIOSampleRate rate);
-	ASIOError (*getSampleRate)(IASIO *, ASIOSampleRate *rate);
-	ASIOError (*setSampleRate)(IASIO *, ASIOSampleRate rate);
-	ASIOError (*getClockSources)(IASIO *, ASIOClockSource *clocks, ASIO_LONG *count);
-	ASIOError (*setClockSource)(IASIO *, ASIO_LONG reference);
-	ASIOError (*getSamplePosition)(IASIO *, ASIOSamples *position, ASIOTimeStamp *stamp);
-	ASIOError (*getChannelInfo)(IASIO *, ASIOChannelInfo *info);
-	ASIOError (*createBuffers)(IASIO *, ASIOBufferInfo *infos, ASIO_LONG count, ASIO_LONG size, ASIOCallbacks *callbacks);
-	ASIOError (*disposeBuffers)(IASIO *);
-	ASIOError (*controlPanel)(IASIO *);
-	ASIOError (*future)(IASIO *, ASIO_LONG selector, void *opt);
-	ASIOError (*outputReady)(IASIO *);
+	long (ASIO_UNKNOWN_CALL *QueryInterface)(IASIO *, const void *riid, void **out);
+	unsigned long (ASIO_UNKNOWN_CALL *AddRef)(IASIO *);
+	unsigned long (ASIO_UNKNOWN_CALL *Release)(IASIO *);
+	ASIOBool (ASIO_METHOD_CALL *init)(IASIO *, void *sysHandle);
+	void (ASIO_METHOD_CALL *getDriverName)(IASIO *, char *name);
+	ASIO_LONG (ASIO_METHOD_CALL *getDriverVersion)(IASIO *);
+	void (ASIO_METHOD_CALL *getErrorMessage)(IASIO *, char *string);
+	ASIOError (ASIO_METHOD_CALL *start)(IASIO *);
+	ASIOError (ASIO_METHOD_CALL *stop)(IASIO *);
+	ASIOError (ASIO_METHOD_CALL *getChannels)(IASIO *, ASIO_LONG *inputs, ASIO_LONG *outputs);
+	ASIOError (ASIO_METHOD_CALL *getLatencies)(IASIO *, ASIO_LONG *input, ASIO_LONG *output);
+	ASIOError (ASIO_METHOD_CALL *getBufferSize)(IASIO *, ASIO_LONG *min, ASIO_LONG *max, ASIO_LONG *preferred, ASIO_LONG *granularity);
+	ASIOError (ASIO_METHOD_CALL *canSampleRate)(IASIO *, ASIOSampleRate rate);
+	ASIOError (ASIO_METHOD_CALL *getSampleRate)(IASIO *, ASIOSampleRate *rate);
+	ASIOError (ASIO_METHOD_CALL *setSampleRate)(IASIO *, ASIOSampleRate rate);
+	ASIOError (ASIO_METHOD_CALL *getClockSources)(IASIO *, ASIOClockSource *clocks, ASIO_LONG *count);
+	ASIOError (ASIO_METHOD_CALL *setClockSource)(IASIO *, ASIO_LONG reference);
+	ASIOError (ASIO_METHOD_CALL *getSamplePosition)(IASIO *, ASIOSamples *position, ASIOTimeStamp *stamp);
+	ASIOError (ASIO_METHOD_CALL *getChannelInfo)(IASIO *, ASIOChannelInfo *info);
+	ASIOError (ASIO_METHOD_CALL *createBuffers)(IASIO *, ASIOBufferInfo *infos, ASIO_LONG count, ASIO_LONG size, ASIOCallbacks *callbacks);
+	ASIOError (ASIO_METHOD_CALL *disposeBuffers)(IASIO *);
+	ASIOError (ASIO_METHOD_CALL *controlPanel)(IASIO *);
+	ASIOError (ASIO_METHOD_CALL *future)(IASIO *, ASIO_LONG selector, void *opt);
+	ASIOError (ASIO_METHOD_CALL *outputReady)(IASIO *);
 } IASIOVtbl;
 
 struct IASIO {

@@ -430,7 +430,7 @@ static DWORD WINAPI callback_thread(void *arg)
 
 /* ---- IASIO ------------------------------------------------------------ */
 
-static long drv_QueryInterface(IASIO *iface, const void *riid, void **out)
+static long ASIO_UNKNOWN_CALL drv_QueryInterface(IASIO *iface, const void *riid, void **out)
 {
 	if (!out)
 		return E_POINTER;
@@ -443,7 +443,7 @@ static long drv_QueryInterface(IASIO *iface, const void *riid, void **out)
 	return E_NOINTERFACE;
 }
 
-static unsigned long drv_AddRef(IASIO *iface)
+static unsigned long ASIO_UNKNOWN_CALL drv_AddRef(IASIO *iface)
 {
 	return InterlockedIncrement(&impl(iface)->refs);
 }
@@ -505,7 +505,7 @@ static void drop_hold(struct driver *d)
 	InterlockedDecrement(&object_count);
 }
 
-static unsigned long drv_Release(IASIO *iface)
+static unsigned long ASIO_UNKNOWN_CALL drv_Release(IASIO *iface)
 {
 	struct driver *d = impl(iface);
 	LONG refs = InterlockedDecrement(&d->refs);
@@ -546,22 +546,22 @@ static ASIOBool do_init(IASIO *iface, void *sys_handle)
 	d->preferred_size = settings.preferred_size;
 	GetModuleFileNameA(NULL, exe, sizeof(exe));
 	base = strrchr(exe, '\\');
-	p.node = node;
-	p.client = base ? base + 1 : exe;
+	p.node = (uintptr_t)node;
+	p.client = (uintptr_t)(base ? base + 1 : exe);
 	p.hello_flags = settings.autoconnect ? 0 : ASIO_BRIDGE_HELLO_NO_AUTOCONNECT;
 	if (unix_call(ASIO_BRIDGE_UNIX_ATTACH, &p)) {
 		set_error(d, p.error);
 		return FALSE;
 	}
 	d->session = p.session;
-	d->shm = p.shm;
+	d->shm = (struct asio_bridge_shm *)(uintptr_t)p.shm;
 	set_error(d, "no error");
 	return TRUE;
 }
 
 /* At most 31 characters: the entry's name where it fits, and for a named
  * entry always the end of the node's name, which tells them apart. */
-static void drv_getDriverName(IASIO *iface, char *name)
+static void ASIO_METHOD_CALL drv_getDriverName(IASIO *iface, char *name)
 {
 	const struct driver *d = impl(iface);
 	const char *node = d->entry_node;
@@ -576,13 +576,13 @@ static void drv_getDriverName(IASIO *iface, char *name)
 		snprintf(name, 32, "PW ASIO ~%s", node + n - (31 - strlen("PW ASIO ~")));
 }
 
-static int32_t drv_getDriverVersion(IASIO *iface)
+static int32_t ASIO_METHOD_CALL drv_getDriverVersion(IASIO *iface)
 {
 	(void)iface;
 	return DRIVER_VERSION;
 }
 
-static void drv_getErrorMessage(IASIO *iface, char *string)
+static void ASIO_METHOD_CALL drv_getErrorMessage(IASIO *iface, char *string)
 {
 	struct driver *d = impl(iface);
 	BOOL locked = enter(d);
@@ -591,7 +591,7 @@ static void drv_getErrorMessage(IASIO *iface, char *string)
 	leave(d, locked);
 }
 
-static ASIOError drv_stop(IASIO *iface)
+static ASIOError ASIO_METHOD_CALL drv_stop(IASIO *iface)
 {
 	struct driver *d = impl(iface);
 	ASIOError res;
@@ -628,7 +628,7 @@ static ASIOError start(struct driver *d)
 	d->reset_sent = FALSE;
 	{
 		/* Fresh FIFOs, primed for the quantum the graph runs now. */
-		struct asio_bridge_prepare_params prepare = { .session = d->session, .buffers = d->memory, .frames = d->buffer_size };
+		struct asio_bridge_prepare_params prepare = { .session = d->session, .buffers = (uintptr_t)d->memory, .frames = d->buffer_size };
 		int32_t in, out;
 		if (unix_call(ASIO_BRIDGE_UNIX_PREPARE, &prepare))
 			return ASE_HWMalfunction;
@@ -652,7 +652,7 @@ static ASIOError start(struct driver *d)
 	return ASE_OK;
 }
 
-static ASIOError drv_start(IASIO *iface)
+static ASIOError ASIO_METHOD_CALL drv_start(IASIO *iface)
 {
 	struct driver *d = impl(iface);
 	ASIOError res;
@@ -876,7 +876,7 @@ static ASIOError create_buffers(struct driver *d, ASIOBufferInfo *infos, int32_t
 	return ASE_OK;
 }
 
-static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t count, int32_t size,
+static ASIOError ASIO_METHOD_CALL drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t count, int32_t size,
 		ASIOCallbacks *callbacks)
 {
 	struct driver *d = impl(iface);
@@ -889,7 +889,7 @@ static ASIOError drv_createBuffers(IASIO *iface, ASIOBufferInfo *infos, int32_t 
 	return res;
 }
 
-static ASIOError drv_disposeBuffers(IASIO *iface)
+static ASIOError ASIO_METHOD_CALL drv_disposeBuffers(IASIO *iface)
 {
 	struct driver *d = impl(iface);
 	ASIOError res = ASE_OK;
@@ -951,7 +951,7 @@ static ASIOError do_controlPanel(IASIO *iface)
 	return panel_open(&state);
 }
 
-static ASIOError drv_future(IASIO *iface, int32_t selector, void *opt)
+static ASIOError ASIO_METHOD_CALL drv_future(IASIO *iface, int32_t selector, void *opt)
 {
 	struct driver *d = impl(iface);
 	ASIOIoFormat *format = opt;
@@ -1007,7 +1007,7 @@ static ASIOError drv_future(IASIO *iface, int32_t selector, void *opt)
 	}
 }
 
-static ASIOError drv_outputReady(IASIO *iface)
+static ASIOError ASIO_METHOD_CALL drv_outputReady(IASIO *iface)
 {
 	/* The pipelined design plays the output one cycle later regardless. */
 	(void)iface;
@@ -1016,7 +1016,7 @@ static ASIOError drv_outputReady(IASIO *iface)
 
 /* The host's calls from outside the callback are serialised. */
 #define LOCKED(type, name, params, args) \
-	static type drv_##name params \
+	static type ASIO_METHOD_CALL drv_##name params \
 	{ \
 		struct driver *d = impl(iface); \
 		BOOL locked = enter(d); \

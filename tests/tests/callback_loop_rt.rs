@@ -46,11 +46,11 @@ fn the_process_loop_allocates_nothing() {
     daemon.force_quantum(256);
     // SAFETY: the same process reads the daemon's runtime dir from here on.
     unsafe { std::env::set_var("XDG_RUNTIME_DIR", &daemon.runtime) };
-    let mut attach = asio_bridge_attach_params { node: c"asio-bridge".as_ptr(), client: c"rt-test".as_ptr(), hello_flags: 0, session: 0, shm: std::ptr::null_mut(), error: [0; 124] };
+    let mut attach = asio_bridge_attach_params { node: c"asio-bridge".as_ptr() as u64, client: c"rt-test".as_ptr() as u64, error: [0; 124], ..Default::default() };
     assert_eq!(call(ASIO_BRIDGE_UNIX_ATTACH, &mut attach), 0, "{}", asio_bridge_abi::c_str(&attach.error));
     let frames = 128u32;
     let mut host = vec![0f32; 2 * 4 * frames as usize];
-    let mut prepare = asio_bridge_prepare_params { session: attach.session, buffers: host.as_mut_ptr(), frames, padding: 0 };
+    let mut prepare = asio_bridge_prepare_params { session: attach.session, buffers: host.as_mut_ptr() as u64, frames, padding: 0 };
     assert_eq!(call(ASIO_BRIDGE_UNIX_PREPARE, &mut prepare), 0);
     let mut process = asio_bridge_process_params { session: attach.session, timeout_ms: 1000, ..Default::default() };
     let mut blocks = 0;
@@ -66,7 +66,7 @@ fn the_process_loop_allocates_nothing() {
     assert_eq!(process.frames, 256);
     // Pipelined: one quantum, plus nothing for the FIFO (128 divides 256).
     assert_eq!((process.input_latency, process.output_latency), (0, 256));
-    prepare.buffers = std::ptr::null_mut();
+    prepare.buffers = 0;
     assert_eq!(call(ASIO_BRIDGE_UNIX_PREPARE, &mut prepare), 0);
     let mut detach = asio_bridge_detach_params { session: attach.session };
     assert_eq!(call(ASIO_BRIDGE_UNIX_DETACH, &mut detach), 0);

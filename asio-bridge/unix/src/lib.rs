@@ -25,7 +25,11 @@ pub mod sys {
 use sys::*;
 
 use static_assertions::const_assert_eq;
-const_assert_eq!(std::mem::size_of::<asio_bridge_attach_params>(), 8 + 8 + 4 + 4 + 8 + 8 + 124 + 4);
+// The same numbers as unixlib.h's C asserts, on x86_64 and i686 alike.
+const_assert_eq!(std::mem::size_of::<asio_bridge_attach_params>(), 168);
+const_assert_eq!(std::mem::offset_of!(asio_bridge_attach_params, session), 24);
+const_assert_eq!(std::mem::offset_of!(asio_bridge_attach_params, error), 40);
+const_assert_eq!(std::mem::size_of::<asio_bridge_detach_params>(), 8);
 const_assert_eq!(std::mem::size_of::<asio_bridge_request_params>(), 24);
 const_assert_eq!(std::mem::size_of::<asio_bridge_latencies_params>(), 24);
 const_assert_eq!(std::mem::size_of::<asio_bridge_prepare_params>(), 24);
@@ -56,6 +60,12 @@ fn entry<T>(args: *mut c_void, f: impl FnOnce(&mut T) -> NtStatus) -> NtStatus {
     // defined once in unixlib.h, valid for the duration of the call.
     let params = unsafe { &mut *args.cast::<T>() };
     catch_unwind(AssertUnwindSafe(|| f(params))).unwrap_or(STATUS_UNSUCCESSFUL)
+}
+
+/// An address the PE half passed as a uint64_t (see unixlib.h): one of
+/// this process's, so it fits a pointer.
+fn address<T>(a: u64) -> *mut T {
+    a as usize as *mut T
 }
 
 fn c_arg<'a>(p: *const std::ffi::c_char, default: &'a str) -> std::borrow::Cow<'a, str> {
@@ -184,13 +194,13 @@ fn latencies(cycle: &Cycle, delay: u32) -> (u32, u32) {
 
 unsafe extern "C" fn attach(args: *mut c_void) -> NtStatus {
     entry(args, |p: &mut asio_bridge_attach_params| {
-        let node = c_arg(p.node, asio_bridge_abi::default_node());
-        let client = c_arg(p.client, "a Windows program");
+        let node = c_arg(address(p.node), asio_bridge_abi::default_node());
+        let client = c_arg(address(p.client), "a Windows program");
         let mut hello = asio_bridge_abi::asio_bridge_hello::with_name(&client);
         hello.flags = p.hello_flags;
         match Session::attach_with(&node, hello) {
             Ok(s) => {
-                p.shm = s.shm().cast_mut();
+                p.shm = s.shm() as usize as u64;
                 p.session = Box::into_raw(Box::new(Driver { session: s, engine: UnsafeCell::new(None) })) as u64;
                 STATUS_SUCCESS
             }
@@ -255,7 +265,8 @@ unsafe extern "C" fn prepare(args: *mut c_void) -> NtStatus {
         // SAFETY: the PE half calls prepare only with the callback thread stopped.
         let engine = unsafe { engine(d) };
         *engine = None;
-        if p.buffers.is_null() {
+        let buffers: *mut f32 = address(p.buffers);
+        if buffers.is_null() {
             return STATUS_SUCCESS;
         }
         let l = *d.session.layout();
@@ -263,7 +274,7 @@ unsafe extern "C" fn prepare(args: *mut c_void) -> NtStatus {
             return STATUS_INVALID_PARAMETER;
         }
         *engine = Some(Engine {
-            host: HostBuffers { base: p.buffers, frames: p.frames as usize, inputs: l.n_inputs, outputs: l.n_outputs },
+            host: HostBuffers { base: buffers, frames: p.frames as usize, inputs: l.n_inputs, outputs: l.n_outputs },
             reblocker: Reblocker::new(p.frames, l.n_inputs, l.n_outputs, l.max_frames, d.session.same_cycle()),
             cycle: None,
             handed_out: None,
