@@ -36,6 +36,10 @@ const PACKAGES: &[&str] =
 /// checks does not depend on the stack they run on).
 const HOST_ONLY: &[&str] = &["packaging", "third_party", "rt_no_panic"];
 
+/// Tests not run in the chroot, by name: the 32-bit driver's need wine32,
+/// an i386 package the amd64 chroot does not hold (they run on the host).
+const HOST_ONLY_TESTS: &str = "32_bit";
+
 pub fn compat(stage: &Stage, cargo: &str, args: &[String]) {
     let start = Instant::now();
     for tool in ["unshare", "chroot"] {
@@ -61,7 +65,7 @@ pub fn compat(stage: &Stage, cargo: &str, args: &[String]) {
     for (name, exe) in &binaries {
         println!("\ncompat: {name} ({})", exe.display());
         let mut cmd = in_chroot(&chroot, &binds);
-        cmd.arg(exe).arg("--test-threads=1").args(args);
+        cmd.arg(exe).arg("--test-threads=1").args(["--skip", HOST_ONLY_TESTS]).args(args);
         let counts = crate::count_tests(&mut cmd);
         passed += counts.passed;
         failed += counts.failed;

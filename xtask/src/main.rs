@@ -16,19 +16,22 @@ use std::{
 const USAGE: &str = "usage: cargo xtask <command>
 
 Commands:
-  stage [--prefix DIR]  build everything in release mode and lay it out as an
+  stage [--prefix DIR] [--i386]
+                        build everything in release mode and lay it out as an
                         install prefix (default: target/stage):
       lib/spa-0.2/asio-bridge/libspa-asio-bridge.so   the node PipeWire loads
       lib/pipewire-0.3/libpipewire-module-asio-bridge.so  the module that loads it
       share/pipewire/pipewire.conf.d/                 config fragments
       share/wireplumber/                              the autoconnect script and its loaders
       lib/wine/x86_64-windows/, lib/wine/x86_64-unix/ the Wine ASIO driver
+      lib/wine/i386-windows/, lib/wine/i386-unix/     with --i386: the 32-bit driver,
+                                                      for 32-bit hosts (wine32)
       bin/                                            reference client, tools
         [--flat DIR [--strip PROGRAM]]
                         also copy every staged file into DIR under its own
                         name (meson installs from there), stripping ELF files
                         with PROGRAM
-  stage --list          print what the stage holds, one `KIND<tab>PATH` a
+  stage --list [--i386] print what the stage holds, one `KIND<tab>PATH` a
                         line (KIND: the system directory meson installs it to)
   test [ARGS]           stage, then run every test (unit and end-to-end,
                         against a real PipeWire daemon and Wine) and the loom
@@ -65,6 +68,8 @@ pub struct Stage {
     pub root: PathBuf,
     pub prefix: PathBuf,
     pub release: PathBuf,
+    /// Also the 32-bit driver, for 32-bit hosts (wine32).
+    pub i386: bool,
 }
 
 /// Every file the stage holds, each with the kind of system directory it is
@@ -72,9 +77,9 @@ pub struct Stage {
 /// list of what gets installed. `stage` refuses a file not listed here and
 /// fails when a listed file was not made; `stage --list` prints it for meson.
 /// Kinds: spa-plugin, pipewire-module, pipewire-conf, wine-windows,
-/// wine-unix, bin, data, wireplumber-script, wireplumber-0.4-policy,
-/// wireplumber-0.5-conf.
-pub fn manifest(root: &Path) -> Vec<(&'static str, String)> {
+/// wine-unix, wine32-windows, wine32-unix, bin, data, wireplumber-script,
+/// wireplumber-0.4-policy, wireplumber-0.5-conf.
+pub fn manifest(root: &Path, i386: bool) -> Vec<(&'static str, String)> {
     let mut files: Vec<(&'static str, String)> = vec![
         ("spa-plugin", "lib/spa-0.2/asio-bridge/libspa-asio-bridge.so".into()),
         ("pipewire-module", "lib/pipewire-0.3/libpipewire-module-asio-bridge.so".into()),
@@ -86,6 +91,13 @@ pub fn manifest(root: &Path) -> Vec<(&'static str, String)> {
         ("data", "bin/asio-host.exe".into()),
         ("data", "bin/panel-probe.exe".into()),
     ];
+    if i386 {
+        files.extend([
+            ("wine32-windows", "lib/wine/i386-windows/asiobridge.dll".into()),
+            ("wine32-unix", "lib/wine/i386-unix/asiobridge.so".into()),
+            ("data", "bin/asio-host32.exe".into()),
+        ]);
+    }
     // The WirePlumber autoconnect script, and its loader for each WirePlumber
     // generation (meson installs the one the system's WirePlumber reads).
     files.extend(WIREPLUMBER.iter().map(|(kind, path)| (*kind, format!("share/wireplumber/{path}"))));
@@ -109,7 +121,7 @@ const WIREPLUMBER: [(&str, &str); 3] = [
 
 impl Stage {
     pub fn install(&self, from: &Path, to: &str) {
-        if !manifest(&self.root).iter().any(|(_, path)| path == to) {
+        if !manifest(&self.root, self.i386).iter().any(|(_, path)| path == to) {
             fail(&format!("{to} is staged but not listed in manifest() (xtask/src/main.rs): add it there with the kind of directory it installs into"));
         }
         let dest = self.prefix.join(to);
@@ -137,7 +149,7 @@ fn stage(stage: &Stage, cargo: &str) {
     stage.install(&stage.release.join("libspa_asio_bridge.so"), "lib/spa-0.2/asio-bridge/libspa-asio-bridge.so");
     stage.install(&stage.release.join("libpipewire_module_asio_bridge.so"), "lib/pipewire-0.3/libpipewire-module-asio-bridge.so");
     stage.install(&stage.release.join("asio-bridge-client"), "bin/asio-bridge-client");
-    for (kind, path) in manifest(&stage.root) {
+    for (kind, path) in manifest(&stage.root, stage.i386) {
         if kind == "pipewire-conf" {
             let name = path.rsplit('/').next().unwrap();
             stage.install(&stage.root.join("conf/pipewire.conf.d").join(name), &path);
@@ -147,7 +159,7 @@ fn stage(stage: &Stage, cargo: &str) {
         stage.install(&stage.root.join("conf/wireplumber").join(path), &format!("share/wireplumber/{path}"));
     }
     wine::stage(stage, cargo);
-    for (_, path) in manifest(&stage.root) {
+    for (_, path) in manifest(&stage.root, stage.i386) {
         if !stage.prefix.join(&path).is_file() {
             fail(&format!("{path} is listed in manifest() but was not staged"));
         }
@@ -162,7 +174,7 @@ fn stage(stage: &Stage, cargo: &str) {
 fn flatten(stage: &Stage, dir: &Path, strip: Option<&str>) {
     use std::os::unix::fs::PermissionsExt;
     fs::create_dir_all(dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
-    for (kind, path) in manifest(&stage.root) {
+    for (kind, path) in manifest(&stage.root, stage.i386) {
         let from = stage.prefix.join(&path);
         let to = dir.join(from.file_name().unwrap());
         let _ = fs::remove_file(&to);
@@ -264,18 +276,23 @@ fn main() {
     // Cargo's own output directory, which a packager may move (relative to
     // where cargo was run; the builds below run in the root).
     let target = env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |dir| env::current_dir().unwrap().join(dir));
-    let default = Stage { release: target.join("release"), prefix: root.join("target/stage"), root: root.clone() };
+    // The tests, the demo and the benches stage the 32-bit driver too.
+    let default = Stage { release: target.join("release"), prefix: root.join("target/stage"), root: root.clone(), i386: true };
     match args.first().map(String::as_str) {
         Some("stage") => match &args[1..] {
-            [flag] if flag == "--list" => {
-                for (kind, path) in manifest(&root) {
+            [flag, i386 @ ..] if flag == "--list" && (i386.is_empty() || i386 == ["--i386"]) => {
+                for (kind, path) in manifest(&root, !i386.is_empty()) {
                     println!("{kind}\t{path}");
                 }
             }
             rest => {
-                let (mut prefix, mut flat, mut strip) = (None, None, None);
+                let (mut prefix, mut flat, mut strip, mut i386) = (None, None, None, false);
                 let mut rest = rest.iter();
                 while let Some(flag) = rest.next() {
+                    if flag == "--i386" {
+                        i386 = true;
+                        continue;
+                    }
                     let value = rest.next().unwrap_or_else(|| fail(USAGE));
                     match flag.as_str() {
                         "--prefix" => prefix = Some(PathBuf::from(value)),
@@ -284,7 +301,7 @@ fn main() {
                         _ => fail(USAGE),
                     }
                 }
-                let stage_to = Stage { prefix: prefix.unwrap_or(default.prefix.clone()), ..default };
+                let stage_to = Stage { prefix: prefix.unwrap_or(default.prefix.clone()), i386, ..default };
                 stage(&stage_to, &cargo);
                 match (flat, strip) {
                     (Some(dir), strip) => flatten(&stage_to, &dir, strip),
