@@ -12,15 +12,21 @@ use std::{
 
 pub struct Prefix {
     pub path: PathBuf,
+    /// The ASIO host `host` runs: ASIO_HOST, or ASIO_HOST_32 for a 32-bit host.
+    pub host_exe: &'static str,
     runtime: PathBuf,
 }
+
+/// The project's ASIO host, 64-bit and 32-bit, in the stage.
+pub const ASIO_HOST: &str = "bin/asio-host.exe";
+pub const ASIO_HOST_32: &str = "bin/asio-host32.exe";
 
 impl Prefix {
     /// Creates a fresh 64-bit prefix under `dir` (never /tmp: newer Wine
     /// refuses prefixes there) with the staged driver registered in it by
     /// the shipped `asio-bridge-register`, as a user would.
     pub fn create(dir: &Path, daemon: &Daemon) -> Self {
-        let prefix = Self { path: dir.join("prefix"), runtime: daemon.runtime.clone() };
+        let prefix = Self { path: dir.join("prefix"), host_exe: ASIO_HOST, runtime: daemon.runtime.clone() };
         copy_prefix(registered(), &prefix.path);
         prefix
     }
@@ -41,14 +47,19 @@ impl Prefix {
 
     /// Runs the staged ASIO host with `args`; returns its report and output.
     pub fn host(&self, args: &[&str], timeout: Duration) -> (HashMap<String, String>, Output) {
-        let out = run_with_timeout(self.wine().arg(stage().join("bin/asio-host.exe")).args(args), timeout);
+        let out = run_with_timeout(self.wine().arg(stage().join(self.host_exe)).args(args), timeout);
         (report(&out.stdout), out)
     }
 
+    /// The 64-bit view, where 64-bit DAWs look, even where wine32 is
+    /// installed and plain `reg` is the 32-bit one.
     pub fn reg_query(&self, key: &str) -> Output {
-        // The 64-bit view, where 64-bit DAWs look, even where wine32 is
-        // installed and plain `reg` is the 32-bit one.
-        run_with_timeout(self.wine().args(["reg", "query", key, "/s", "/reg:64"]), Duration::from_secs(60))
+        self.reg_query_view(key, "/reg:64")
+    }
+
+    /// `view`: /reg:64, or /reg:32 where 32-bit hosts look.
+    pub fn reg_query_view(&self, key: &str, view: &str) -> Output {
+        run_with_timeout(self.wine().args(["reg", "query", key, "/s", view]), Duration::from_secs(60))
     }
 }
 
@@ -102,16 +113,24 @@ pub fn copy_initialised(to: &Path) {
     copy_prefix(&initialised(), to);
 }
 
+/// Debian's 32-bit Wine (wine32:i386), which the 32-bit driver's tests need.
+pub const WINE32_NTDLL: &str = "/usr/lib/i386-linux-gnu/wine/i386-windows/ntdll.dll";
+
 /// A prefix `wineboot -i` made, once per Wine version: initialising is
 /// most of a prefix's cost, and what it makes does not depend on the test.
 fn initialised() -> PathBuf {
     let out = run_with_timeout(Command::new("wine").arg("--version"), Duration::from_secs(30));
     assert!(out.status.success(), "wine --version failed (is wine installed?): {}", output_text(&out));
-    let version: String = String::from_utf8_lossy(&out.stdout)
+    let mut version: String = String::from_utf8_lossy(&out.stdout)
         .trim()
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() || c == '.' || c == '-' { c } else { '_' })
         .collect();
+    // A prefix made where Wine runs 32-bit programs holds them (syswow64);
+    // one made before wine32 was installed does not.
+    if Path::new(WINE32_NTDLL).exists() {
+        version.push_str("-wow64");
+    }
     made_once("wine-initialised-", &format!("wine-initialised-{version}"), |making| {
         let out = in_prefix(making, &[Path::new("wine"), Path::new("wineboot"), Path::new("-i")]);
         assert!(out.status.success(), "wineboot -i failed (is wine installed?): {}", output_text(&out));
@@ -127,7 +146,7 @@ fn registered() -> &'static Path {
     REGISTERED.get_or_init(|| {
         let initialised = initialised();
         let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-        for file in ["lib/wine/x86_64-windows/asiobridge.dll", "bin/asio-bridge-register"] {
+        for file in ["lib/wine/x86_64-windows/asiobridge.dll", "lib/wine/i386-windows/asiobridge.dll", "bin/asio-bridge-register"] {
             let path = stage().join(file);
             let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
             for b in bytes.into_iter().chain(file.bytes()) {

@@ -2,7 +2,11 @@
 //! Wine prefix with the driver registered by regsvr32, and the project's
 //! ASIO host loading it exactly as a DAW does.
 
-use asio_bridge_tests::{daemon_rounds_forced_quanta, fragment, output_text, report, run_with_timeout, shipped_with, wine::Prefix, with_bridge, Daemon, Report};
+use asio_bridge_tests::{
+    daemon_rounds_forced_quanta, fragment, output_text, report, run_with_timeout, shipped_with,
+    wine::{Prefix, ASIO_HOST, ASIO_HOST_32, WINE32_NTDLL},
+    with_bridge, Daemon, Report,
+};
 use std::{
     process::Stdio,
     time::{Duration, Instant},
@@ -97,12 +101,14 @@ fn info_reports_the_node_as_the_driver_sees_it() {
 /// A counter written to output 1 comes back on input 1 through a graph
 /// loopback (out_1 -> in_1) bit-exactly, at the reported input + output
 /// latency plus the one quantum a loop inside the graph adds.
-fn loopback(quantum: u32, seconds: u32) {
+fn loopback(host: &'static str, quantum: u32, seconds: u32) {
     let daemon = bridge();
     daemon.node("asio-bridge");
     daemon.force_quantum(quantum);
     daemon.link("asio-bridge:out_1", "asio-bridge:in_1");
-    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let mut prefix = Prefix::create(&daemon.dir, &daemon);
+    prefix.host_exe = host;
+    let bits = if host == ASIO_HOST_32 { "-32" } else { "" };
     let secs = seconds.to_string();
     let size = quantum.to_string();
     let (r, out) = prefix.host(&["run", "--loopback", "--buffer", &size, "--seconds", &secs], Duration::from_secs(seconds as u64 + 90));
@@ -135,9 +141,9 @@ fn loopback(quantum: u32, seconds: u32) {
     assert!(r.num("index_errors") <= r.num("xruns"), "{ctx}");
     assert!(r.num("callbacks") + r.num("late_cycles") >= r.num("expected_callbacks") - 2.0, "{ctx}");
     asio_bridge_tests::publish(
-        &format!("driver-loopback-{quantum}"),
+        &format!("driver-loopback{bits}-{quantum}"),
         &format!(
-            "quantum {quantum}, {seconds} s, SCHED_FIFO 70: {} callbacks of {} cycles, {} late cycles reported to the host, {} samples they cost, 0 lost by the bridge\n",
+            "{host}: quantum {quantum}, {seconds} s, SCHED_FIFO 70: {} callbacks of {} cycles, {} late cycles reported to the host, {} samples they cost, 0 lost by the bridge\n",
             r.num("callbacks"),
             r.num("expected_callbacks"),
             r.num("late_cycles"),
@@ -148,17 +154,77 @@ fn loopback(quantum: u32, seconds: u32) {
 
 #[test]
 fn loopback_is_bit_exact_at_quantum_64() {
-    loopback(64, 3);
+    loopback(ASIO_HOST, 64, 3);
 }
 
 #[test]
 fn loopback_is_bit_exact_and_every_cycle_calls_back_for_10_s_at_quantum_256() {
-    loopback(256, 10);
+    loopback(ASIO_HOST, 256, 10);
 }
 
 #[test]
 fn loopback_is_bit_exact_at_quantum_1024() {
-    loopback(1024, 3);
+    loopback(ASIO_HOST, 1024, 3);
+}
+
+/// The 32-bit driver's tests need Wine to run 32-bit programs.
+fn require_wine32() {
+    assert!(std::path::Path::new(WINE32_NTDLL).exists(), "{WINE32_NTDLL} is missing: install wine32:i386 (tools/install-deps does)");
+}
+
+#[test]
+fn a_32_bit_host_loops_back_bit_exact_at_quantum_64() {
+    require_wine32();
+    loopback(ASIO_HOST_32, 64, 5);
+}
+
+#[test]
+fn a_32_bit_host_calls_every_iasio_method_in_and_out_of_order() {
+    require_wine32();
+    let daemon = bridge();
+    let mut prefix = Prefix::create(&daemon.dir, &daemon);
+    prefix.host_exe = ASIO_HOST_32;
+    let (r, out) = prefix.host(&["conformance"], Duration::from_secs(90));
+    assert!(out.status.success(), "{}", output_text(&out));
+    assert_eq!(r.num("conformance_failures"), 0.0, "{}", output_text(&out));
+}
+
+#[test]
+fn the_32_bit_driver_is_registered_beside_the_64_bit_one_and_removed_with_it() {
+    require_wine32();
+    let daemon = two_bridges();
+    let mut prefix = Prefix::create(&daemon.dir, &daemon);
+    prefix.host_exe = ASIO_HOST_32;
+    let entry = "PipeWire ASIO Bridge (asio-bridge-b)";
+    let out = register(&prefix, &["--node", "asio-bridge-b"]);
+    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("for 64-bit and 32-bit hosts"), "{}", output_text(&out));
+    let listed = |view: &str| {
+        let asio = prefix.reg_query_view(r"HKLM\Software\ASIO", view);
+        let text = String::from_utf8_lossy(&asio.stdout).into_owned();
+        (text.contains("PipeWire ASIO Bridge\r\n") || text.contains("PipeWire ASIO Bridge\n"), text.contains(entry), output_text(&asio))
+    };
+    for view in ["/reg:64", "/reg:32"] {
+        let (plain, named, text) = listed(view);
+        assert!(plain && named, "{view}: {text}");
+    }
+    // A 32-bit host finds both entries, each attached to its own bridge.
+    let info = |driver: &str| {
+        let (r, out) = prefix.host(&["--driver", driver, "info"], Duration::from_secs(60));
+        assert!(out.status.success(), "{driver}: {}", output_text(&out));
+        r
+    };
+    assert_eq!(info("PipeWire ASIO Bridge").num("inputs"), 2.0);
+    assert_eq!(info(entry).num("inputs"), 4.0);
+    for args in [&["--unregister", "--node", "asio-bridge-b"][..], &["--unregister"]] {
+        let out = register(&prefix, args);
+        assert!(out.status.success(), "{}", output_text(&out));
+    }
+    for view in ["/reg:64", "/reg:32"] {
+        let (plain, named, text) = listed(view);
+        assert!(!plain && !named, "{view}: {text}");
+    }
+    let (r, out) = prefix.host(&["info"], Duration::from_secs(60));
+    assert_eq!(r.num("driver_found"), 0.0, "{}", output_text(&out));
 }
 
 /// The quantum the graph runs, as the reference client sees it.
