@@ -13,8 +13,36 @@
 
 static const char ASIO_KEY[] = "Software\\ASIO";
 
+// IASIO as the SDK's C++ hosts declare it: a COM interface of virtual
+// methods, called in the compiler's own member convention (thiscall on
+// i386). Declared here apart from the driver's C vtable (../pe/asio.h), so
+// a calling convention the driver gets wrong fails these hosts.
+struct AsioDriver : public IUnknown {
+	virtual ASIOBool init(void *sysHandle) = 0;
+	virtual void getDriverName(char *name) = 0;
+	virtual long getDriverVersion() = 0;
+	virtual void getErrorMessage(char *string) = 0;
+	virtual ASIOError start() = 0;
+	virtual ASIOError stop() = 0;
+	virtual ASIOError getChannels(long *inputs, long *outputs) = 0;
+	virtual ASIOError getLatencies(long *input, long *output) = 0;
+	virtual ASIOError getBufferSize(long *min, long *max, long *preferred, long *granularity) = 0;
+	virtual ASIOError canSampleRate(ASIOSampleRate rate) = 0;
+	virtual ASIOError getSampleRate(ASIOSampleRate *rate) = 0;
+	virtual ASIOError setSampleRate(ASIOSampleRate rate) = 0;
+	virtual ASIOError getClockSources(ASIOClockSource *clocks, long *count) = 0;
+	virtual ASIOError setClockSource(long reference) = 0;
+	virtual ASIOError getSamplePosition(ASIOSamples *position, ASIOTimeStamp *stamp) = 0;
+	virtual ASIOError getChannelInfo(ASIOChannelInfo *info) = 0;
+	virtual ASIOError createBuffers(ASIOBufferInfo *infos, long count, long size, ASIOCallbacks *callbacks) = 0;
+	virtual ASIOError disposeBuffers() = 0;
+	virtual ASIOError controlPanel() = 0;
+	virtual ASIOError future(long selector, void *opt) = 0;
+	virtual ASIOError outputReady() = 0;
+};
+
 // The loaded driver, which every ASIO* function acts on.
-static IASIO *driver;
+static AsioDriver *driver;
 static char driver_name[32];
 
 AsioDrivers *asioDrivers;
@@ -91,7 +119,7 @@ long AsioDrivers::getCurrentDriverIndex()
 void AsioDrivers::removeCurrentDriver()
 {
 	if (driver)
-		driver->lpVtbl->Release(driver);
+		driver->Release();
 	driver = nullptr;
 	driver_name[0] = 0;
 }
@@ -120,7 +148,7 @@ bool AsioDrivers::loadDriver(char *name)
 	if (!MultiByteToWideChar(CP_ACP, 0, clsid_text, -1, wide, 64) || CLSIDFromString(wide, &clsid)
 	    || CoCreateInstance(clsid, nullptr, CLSCTX_INPROC_SERVER, clsid, &object) || !object)
 		return false;
-	driver = (IASIO *)object;
+	driver = static_cast<AsioDriver *>(object);
 	lstrcpynA(driver_name, name, sizeof(driver_name));
 	return true;
 }
@@ -132,12 +160,12 @@ ASIOError ASIOInit(ASIODriverInfo *info)
 	info->driverVersion = 0;
 	info->name[0] = 0;
 	info->errorMessage[0] = 0;
-	if (!driver->lpVtbl->init(driver, info->sysRef)) {
-		driver->lpVtbl->getErrorMessage(driver, info->errorMessage);
+	if (!driver->init(info->sysRef)) {
+		driver->getErrorMessage(info->errorMessage);
 		return ASE_NotPresent;
 	}
-	info->driverVersion = driver->lpVtbl->getDriverVersion(driver);
-	driver->lpVtbl->getDriverName(driver, info->name);
+	info->driverVersion = driver->getDriverVersion();
+	driver->getDriverName(info->name);
 	return ASE_OK;
 }
 
@@ -146,13 +174,13 @@ ASIOError ASIOExit(void)
 	if (asioDrivers)
 		asioDrivers->removeCurrentDriver();
 	else if (driver)
-		driver->lpVtbl->Release(driver);
+		driver->Release();
 	driver = nullptr;
 	return ASE_OK;
 }
 
 // Every other function forwards to the loaded driver.
-#define CALL(method, ...) (driver ? driver->lpVtbl->method(driver, ##__VA_ARGS__) : (ASIOError)ASE_NotPresent)
+#define CALL(method, ...) (driver ? driver->method(__VA_ARGS__) : (ASIOError)ASE_NotPresent)
 
 ASIOError ASIOStart(void) { return CALL(start); }
 ASIOError ASIOStop(void) { return CALL(stop); }

@@ -4,7 +4,7 @@
  * SDK use (RtAudio, PortAudio): the ASIO* functions, which act on the one
  * driver loaded through AsioDrivers (asiodrivers.h). Written from the ABI;
  * the types and constants are the project's own (../pe/asio.h), with `long`
- * where the SDK has it. C++ only, Windows x64 only.
+ * where the SDK has it. C++ only, Windows only.
  */
 #ifndef ASIO_BRIDGE_SDK_ASIO_H
 #define ASIO_BRIDGE_SDK_ASIO_H

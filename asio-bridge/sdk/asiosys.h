@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The SDK's platform header, as third-party ASIO hosts include it. This
- * glue targets one platform, Windows x64 (hosts cross-built with mingw-w64
- * and run under Wine), so there is nothing to select.
+ * glue targets one platform, Windows (x64 and i386 hosts cross-built with
+ * mingw-w64 and run under Wine), so there is nothing to select.
  */
 #ifndef ASIO_BRIDGE_SDK_ASIOSYS_H
 #define ASIO_BRIDGE_SDK_ASIOSYS_H
 
-#if !defined(_WIN64)
-#error "the ASIO host glue is for Windows x64 only"
+#if !defined(_WIN32)
+#error "the ASIO host glue is for Windows only"
 #endif
 
 #define WINDOWS 1

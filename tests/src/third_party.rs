@@ -12,7 +12,37 @@ use std::{
     time::{Duration, SystemTime},
 };
 
-const CXX: &str = "x86_64-w64-mingw32-g++";
+/// Which Windows a host is built for: x64, or i386 for the 32-bit driver.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Bits {
+    X64,
+    I386,
+}
+
+impl Bits {
+    fn cxx(self) -> &'static str {
+        match self {
+            Bits::X64 => "x86_64-w64-mingw32-g++",
+            Bits::I386 => "i686-w64-mingw32-g++",
+        }
+    }
+
+    /// What to install where the compiler is missing.
+    fn need(self) -> &'static str {
+        match self {
+            Bits::X64 => "install g++-mingw-w64-x86-64; tools/install-deps does",
+            Bits::I386 => "install g++-mingw-w64-i686; tools/install-deps does",
+        }
+    }
+
+    /// The build directory's suffix.
+    fn suffix(self) -> &'static str {
+        match self {
+            Bits::X64 => "",
+            Bits::I386 => "-i386",
+        }
+    }
+}
 
 /// RtAudio 5.2.0 as Debian ships it (Debian removed the bundled ASIO SDK
 /// files; the glue stands in for them).
@@ -77,12 +107,10 @@ fn fresh(out: &Path, inputs: &[PathBuf]) -> bool {
     out.exists() && modified(out) > newest
 }
 
-const NEED_CXX: &str = "install g++-mingw-w64-x86-64; tools/install-deps does";
-
 /// Compiles each of `sources` (C or C++ by suffix, with the glue's
 /// headers) into `objects/<file name>.o`, all at once, where the object is
 /// stale; returns the objects.
-fn compile(sources: &[PathBuf], objects: &Path, flags: &[String]) -> Vec<PathBuf> {
+fn compile(bits: Bits, sources: &[PathBuf], objects: &Path, flags: &[String]) -> Vec<PathBuf> {
     fs::create_dir_all(objects).unwrap();
     let outs: Vec<PathBuf> = sources.iter().map(|s| objects.join(format!("{}.o", s.file_name().unwrap().to_string_lossy()))).collect();
     std::thread::scope(|scope| {
@@ -91,14 +119,14 @@ fn compile(sources: &[PathBuf], objects: &Path, flags: &[String]) -> Vec<PathBuf
                 let lang = if source.extension().is_some_and(|e| e == "c") { "-xc" } else { "-xc++" };
                 let partial = out.with_extension("partial");
                 run(
-                    Command::new(CXX)
+                    Command::new(bits.cxx())
                         .args(["-O1", "-c", "-o"])
                         .arg(&partial)
                         .args(flags)
                         .arg(format!("-I{}", root().join("asio-bridge/sdk").display()))
                         .arg(lang)
                         .arg(source),
-                    &format!("compiling {} ({NEED_CXX})", source.display()),
+                    &format!("compiling {} ({})", source.display(), bits.need()),
                 );
                 fs::rename(&partial, out).unwrap();
             });
@@ -109,36 +137,36 @@ fn compile(sources: &[PathBuf], objects: &Path, flags: &[String]) -> Vec<PathBuf
 
 /// Links `objects` into the Windows program `out` where it is stale:
 /// statically, so Wine needs no DLL beyond its own.
-fn link(out: &Path, objects: &[PathBuf]) {
+fn link(bits: Bits, out: &Path, objects: &[PathBuf]) {
     if fresh(out, objects) {
         return;
     }
     let partial = out.with_extension("partial");
     run(
-        Command::new(CXX)
+        Command::new(bits.cxx())
             .args(["-s", "-o"])
             .arg(&partial)
             .args(objects)
             .args(["-static", "-static-libgcc", "-static-libstdc++", "-lole32", "-luuid", "-ladvapi32", "-luser32", "-lwinmm"]),
-        &format!("linking {} ({NEED_CXX})", out.display()),
+        &format!("linking {} ({})", out.display(), bits.need()),
     );
     fs::rename(&partial, out).unwrap();
 }
 
-/// RtAudio's test programs built with its ASIO backend; returns the
-/// directory holding `<program>.exe` for each of `programs` (names of
+/// RtAudio's test programs built for `bits` with its ASIO backend; returns
+/// the directory holding `<program>.exe` for each of `programs` (names of
 /// RtAudio's tests/*.cpp).
-pub fn rtaudio(programs: &[&str]) -> PathBuf {
+pub fn rtaudio(bits: Bits, programs: &[&str]) -> PathBuf {
     let source = fetch(RTAUDIO_URL, RTAUDIO_SHA256, RTAUDIO_DIR);
-    let bin = dir().join(format!("{RTAUDIO_DIR}-asio"));
+    let bin = dir().join(format!("{RTAUDIO_DIR}-asio{}", bits.suffix()));
     fs::create_dir_all(&bin).unwrap();
     let flags = ["-D__WINDOWS_ASIO__".to_owned(), format!("-I{}", source.display())];
     let mut sources = vec![source.join("RtAudio.cpp"), root().join("asio-bridge/sdk/asio.cpp")];
     sources.extend(programs.iter().map(|p| source.join(format!("tests/{p}.cpp"))));
-    let objects = compile(&sources, &bin.join("objects"), &flags);
+    let objects = compile(bits, &sources, &bin.join("objects"), &flags);
     let (library, mains) = objects.split_at(2);
     for (program, main) in programs.iter().zip(mains) {
-        link(&bin.join(format!("{program}.exe")), &[library, std::slice::from_ref(main)].concat());
+        link(bits, &bin.join(format!("{program}.exe")), &[library, std::slice::from_ref(main)].concat());
     }
     bin
 }
@@ -167,11 +195,11 @@ pub fn portaudio(programs: &[&str]) -> PathBuf {
     sources.extend(programs.iter().map(|p| source.join(format!("{p}.c"))));
     let mut flags: Vec<String> = ["PA_USE_ASIO=1", "PA_USE_WMME=0", "PA_USE_DS=0", "PA_USE_WASAPI=0", "PA_USE_WDMKS=0"].iter().map(|d| format!("-D{d}")).collect();
     flags.extend(["include", "src/common", "src/os/win"].iter().map(|d| format!("-I{}", source.join(d).display())));
-    let objects = compile(&sources, &bin.join("objects"), &flags);
+    let objects = compile(Bits::X64, &sources, &bin.join("objects"), &flags);
     let (library, mains) = objects.split_at(library_len);
     for (program, main) in programs.iter().zip(mains) {
         let name = program.rsplit('/').next().unwrap();
-        link(&bin.join(format!("{name}.exe")), &[library, std::slice::from_ref(main)].concat());
+        link(Bits::X64, &bin.join(format!("{name}.exe")), &[library, std::slice::from_ref(main)].concat());
     }
     bin
 }

@@ -4,7 +4,12 @@
 //! in a real Wine prefix against a real daemon. Hosts the project did not
 //! write find what its own host hides.
 
-use asio_bridge_tests::{output_text, props, report, run_with_timeout, shipped_with, third_party, wine::Prefix, with_bridge, Daemon, Report};
+use asio_bridge_tests::{
+    output_text, props, report, run_with_timeout, shipped_with,
+    third_party::{self, Bits},
+    wine::{Prefix, WINE32_NTDLL},
+    with_bridge, Daemon, Report,
+};
 use std::{
     io::Write,
     path::PathBuf,
@@ -130,7 +135,7 @@ fn assert_clean(program: &str, quantum: &str, out: &Output) {
 fn rtaudio_and_portaudio_stream_at_their_own_buffer_size_whatever_quantum_the_graph_is_held_at() {
     // Built (where not cached) while the session and the prefix start.
     let builds = std::thread::spawn(|| {
-        (third_party::rtaudio(&["audioprobe", "playsaw", "duplex", "testall"]), third_party::portaudio(&["examples/pa_devs", "examples/paex_saw"]))
+        (third_party::rtaudio(Bits::X64, &["audioprobe", "playsaw", "duplex", "testall"]), third_party::portaudio(&["examples/pa_devs", "examples/paex_saw"]))
     });
     // PortAudio's programs play at 44.1 kHz, RtAudio's at 48.
     let clock = "context.properties = { default.clock.allowed-rates = [ 44100 48000 ] }\n";
@@ -188,4 +193,33 @@ fn rtaudio_and_portaudio_stream_at_their_own_buffer_size_whatever_quantum_the_gr
     let out = portaudio.run("paex_saw", &[], &[], "64");
     assert_clean("paex_saw", "64", &out);
     assert!(String::from_utf8_lossy(&out.stdout).contains("Test finished."), "{}", output_text(&out));
+}
+
+/// RtAudio built for i386 calls IASIO as C++ virtual methods in g++'s own
+/// convention, not through the driver's C declarations: a 32-bit host the
+/// project did not write, through the 32-bit driver.
+#[test]
+fn rtaudio_32_bit_streams_through_the_32_bit_driver_at_its_own_buffer_size() {
+    assert!(std::path::Path::new(WINE32_NTDLL).exists(), "{WINE32_NTDLL} is missing: install wine32:i386 (tools/install-deps does)");
+    let builds = std::thread::spawn(|| third_party::rtaudio(Bits::I386, &["audioprobe", "playsaw", "duplex"]));
+    let text = with_bridge(&shipped_with(""), "node.name = asio-bridge-probe");
+    let daemon = Daemon::start("third-party-32", &[("50-asio-bridge.conf", &text)]);
+    daemon.node("asio-bridge-probe");
+    let prefix = Prefix::create(&daemon.dir, &daemon);
+    let bin = builds.join().expect("building 32-bit RtAudio failed (see above)");
+    let out = run_with_timeout(prefix.wine().arg(bin.join("audioprobe.exe")), Duration::from_secs(60));
+    assert_clean("audioprobe (32-bit)", "free", &out);
+    let probe = String::from_utf8_lossy(&out.stdout);
+    for line in ["Device Name = PipeWire ASIO Bridge", "Probe Status = Successful", "Duplex Channels = 2", "32-bit float"] {
+        assert!(probe.contains(line), "audioprobe does not say {line:?}:\n{probe}");
+    }
+    let rtaudio = Host { daemon: &daemon, prefix: &prefix, bin, buffer: RTAUDIO_BUFFER };
+    for (forced, quantum) in [(0, RTAUDIO_BUFFER), (64, "64")] {
+        daemon.force_quantum(forced);
+        let out = rtaudio.run("playsaw", &["2", "48000", "0", "0", "2"], &[], quantum);
+        assert_clean("playsaw (32-bit)", quantum, &out);
+        let out = rtaudio.run("duplex", &["2", "48000"], &["running"], quantum);
+        assert_clean("duplex (32-bit)", quantum, &out);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("buffer frames = 512"), "{}", output_text(&out));
+    }
 }
