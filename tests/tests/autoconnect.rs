@@ -24,9 +24,12 @@ fn null_node(daemon: &Daemon, name: &str, class: &str) {
 }
 
 fn null_node_at(daemon: &Daemon, name: &str, class: &str, positions: &str) {
+    // A source ranks as a microphone does (ALSA capture devices carry a
+    // priority): WirePlumber 0.5 prefers a sink's monitor to a source of none.
+    let priority = if class.starts_with("Audio/Source") { "priority.session = 2000" } else { "" };
     let args = format!(
         "{{ factory.name = support.null-audio-sink node.name = {name} media.class = {class} \
-         object.linger = true audio.position = [ {positions} ] }}"
+         object.linger = true audio.position = [ {positions} ] {priority} }}"
     );
     let out = run_with_timeout(daemon.cmd("pw-cli").args(["create-node", "adapter", &args]), Duration::from_secs(10));
     assert!(out.status.success(), "{}", output_text(&out));

@@ -76,8 +76,10 @@ fn the_readme_first_session_runs_as_written() {
 
     let daemon = Daemon::start("journey", &[("50-asio-bridge.conf", &fragment("50-asio-bridge.conf"))]);
     // The desktop's devices: one sink and one source, the defaults.
-    for (name, class) in [("speakers", "Audio/Sink"), ("microphone", "Audio/Source/Virtual")] {
-        let args = format!("{{ factory.name = support.null-audio-sink node.name = {name} media.class = {class} object.linger = true audio.position = [ FL FR ] }}");
+    // The microphone ranks as ALSA's do, or WirePlumber 0.5 would take the
+    // speakers' monitor as the default source.
+    for (name, class, extra) in [("speakers", "Audio/Sink", ""), ("microphone", "Audio/Source/Virtual", "priority.session = 2000")] {
+        let args = format!("{{ factory.name = support.null-audio-sink node.name = {name} media.class = {class} object.linger = true audio.position = [ FL FR ] {extra} }}");
         let out = run_with_timeout(daemon.cmd("pw-cli").args(["create-node", "adapter", &args]), Duration::from_secs(10));
         assert!(out.status.success(), "{}", output_text(&out));
     }
