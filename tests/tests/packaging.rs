@@ -12,6 +12,7 @@ use std::{
 };
 
 const WINE: &str = "/usr/lib/x86_64-linux-gnu/wine";
+const WINE32: &str = "/usr/lib/i386-linux-gnu/wine";
 const MODULE: &str = "libpipewire-module-asio-bridge.so";
 
 fn run(cmd: &mut Command, timeout: Duration) -> Output {
@@ -90,10 +91,18 @@ fn meson_packaging_installs_stripped_files_where_the_system_looks_and_uninstalls
         run(Command::new("meson").args(args), Duration::from_secs(600));
     };
     let (b, d) = (build.to_str().unwrap(), dest.to_str().unwrap());
-    meson(&["setup", b, root().join("meson").to_str().unwrap(), "--prefix=/usr", &format!("-Dwine_dlldir={WINE}")]);
+    // With the 32-bit driver, into Debian's 32-bit Wine.
+    let wine32 = format!("-Dwine32_dlldir={WINE32}");
+    meson(&["setup", b, root().join("meson").to_str().unwrap(), "--prefix=/usr", &format!("-Dwine_dlldir={WINE}"), "-Di386=true", &wine32]);
     meson(&["compile", "-C", b]);
     meson(&["install", "-C", b, "--destdir", d]);
-    for file in expected_files() {
+    let mut expected = expected_files();
+    expected.extend([
+        format!("{WINE32}/i386-windows/asiobridge.dll"),
+        format!("{WINE32}/i386-unix/asiobridge.so"),
+        "/usr/share/asio-bridge/asio-host32.exe".into(),
+    ]);
+    for file in expected {
         assert!(dest.join(file.trim_start_matches('/')).is_file(), "{file} was not installed");
     }
     assert_stripped(&dest);

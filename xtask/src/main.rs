@@ -27,10 +27,11 @@ Commands:
       lib/wine/i386-windows/, lib/wine/i386-unix/     with --i386: the 32-bit driver,
                                                       for 32-bit hosts (wine32)
       bin/                                            reference client, tools
-        [--flat DIR [--strip PROGRAM]]
+        [--flat DIR] [--flat-i386 DIR] [--strip PROGRAM]
                         also copy every staged file into DIR under its own
-                        name (meson installs from there), stripping ELF files
-                        with PROGRAM
+                        name (meson installs from there), the 32-bit
+                        driver's (same names) into the --flat-i386 DIR,
+                        stripping ELF files with PROGRAM
   stage --list [--i386] print what the stage holds, one `KIND<tab>PATH` a
                         line (KIND: the system directory meson installs it to)
   test [ARGS]           stage, then run every test (unit and end-to-end,
@@ -77,8 +78,8 @@ pub struct Stage {
 /// list of what gets installed. `stage` refuses a file not listed here and
 /// fails when a listed file was not made; `stage --list` prints it for meson.
 /// Kinds: spa-plugin, pipewire-module, pipewire-conf, wine-windows,
-/// wine-unix, wine32-windows, wine32-unix, bin, data, wireplumber-script,
-/// wireplumber-0.4-policy, wireplumber-0.5-conf.
+/// wine-unix, wine32-windows, wine32-unix, bin, data, data32 (the 32-bit
+/// host), wireplumber-script, wireplumber-0.4-policy, wireplumber-0.5-conf.
 pub fn manifest(root: &Path, i386: bool) -> Vec<(&'static str, String)> {
     let mut files: Vec<(&'static str, String)> = vec![
         ("spa-plugin", "lib/spa-0.2/asio-bridge/libspa-asio-bridge.so".into()),
@@ -95,7 +96,7 @@ pub fn manifest(root: &Path, i386: bool) -> Vec<(&'static str, String)> {
         files.extend([
             ("wine32-windows", "lib/wine/i386-windows/asiobridge.dll".into()),
             ("wine32-unix", "lib/wine/i386-unix/asiobridge.so".into()),
-            ("data", "bin/asio-host32.exe".into()),
+            ("data32", "bin/asio-host32.exe".into()),
         ]);
     }
     // The WirePlumber autoconnect script, and its loader for each WirePlumber
@@ -167,14 +168,21 @@ fn stage(stage: &Stage, cargo: &str) {
     println!("staged into {}", stage.prefix.display());
 }
 
-/// Copies every staged file into `dir` under its own name, the flat layout of
-/// a meson custom_target's outputs: bin files mode 0755, the rest 0644, ELF
-/// files stripped with `strip` when given. The Windows files are linked
-/// stripped already (see wine.rs).
-fn flatten(stage: &Stage, dir: &Path, strip: Option<&str>) {
+/// Whether a manifest kind is the 32-bit build's: the driver's files have
+/// the 64-bit driver's names, so they flatten into a directory of their own
+/// (meson/i386/), with the 32-bit host.
+fn is_i386(kind: &str) -> bool {
+    matches!(kind, "wine32-windows" | "wine32-unix" | "data32")
+}
+
+/// Copies every staged file whose kind `i386` selects (is_i386) into `dir`
+/// under its own name, the flat layout of a meson custom_target's outputs:
+/// bin files mode 0755, the rest 0644, ELF files stripped with `strip` when
+/// given. The Windows files are linked stripped already (see wine.rs).
+fn flatten(stage: &Stage, dir: &Path, i386: bool, strip: Option<&str>) {
     use std::os::unix::fs::PermissionsExt;
     fs::create_dir_all(dir).unwrap_or_else(|e| fail(&format!("{}: {e}", dir.display())));
-    for (kind, path) in manifest(&stage.root, stage.i386) {
+    for (kind, path) in manifest(&stage.root, stage.i386).into_iter().filter(|(kind, _)| is_i386(kind) == i386) {
         let from = stage.prefix.join(&path);
         let to = dir.join(from.file_name().unwrap());
         let _ = fs::remove_file(&to);
@@ -286,7 +294,7 @@ fn main() {
                 }
             }
             rest => {
-                let (mut prefix, mut flat, mut strip, mut i386) = (None, None, None, false);
+                let (mut prefix, mut flat, mut flat_i386, mut strip, mut i386) = (None, None, None, None, false);
                 let mut rest = rest.iter();
                 while let Some(flag) = rest.next() {
                     if flag == "--i386" {
@@ -297,16 +305,21 @@ fn main() {
                     match flag.as_str() {
                         "--prefix" => prefix = Some(PathBuf::from(value)),
                         "--flat" => flat = Some(PathBuf::from(value)),
+                        "--flat-i386" => flat_i386 = Some(PathBuf::from(value)),
                         "--strip" => strip = Some(value.as_str()),
                         _ => fail(USAGE),
                     }
                 }
+                if (flat.is_none() && flat_i386.is_none() && strip.is_some()) || (flat_i386.is_some() && !i386) {
+                    fail(USAGE);
+                }
                 let stage_to = Stage { prefix: prefix.unwrap_or(default.prefix.clone()), i386, ..default };
                 stage(&stage_to, &cargo);
-                match (flat, strip) {
-                    (Some(dir), strip) => flatten(&stage_to, &dir, strip),
-                    (None, Some(_)) => fail(USAGE),
-                    (None, None) => {}
+                if let Some(dir) = flat {
+                    flatten(&stage_to, &dir, false, strip);
+                }
+                if let Some(dir) = flat_i386 {
+                    flatten(&stage_to, &dir, true, strip);
                 }
             }
         },
