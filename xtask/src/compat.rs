@@ -30,7 +30,7 @@ const PACKAGES: &[&str] =
     &["pipewire", "pipewire-bin", "wireplumber", "dbus", "dbus-x11", "wine", "wine64", "util-linux", "file", "xvfb", "x11-apps", "netpbm"];
 
 /// The end-to-end test binaries that are not run in the chroot: packaging
-/// builds a Debian package of the host's release with the host's tools,
+/// builds the Debian and Arch packages with the host's tools,
 /// third_party cross-builds hosts with the host's mingw-w64 g++, and
 /// rt_no_panic reads the staged binaries with the host's binutils (what it
 /// checks does not depend on the stack they run on).
