@@ -296,6 +296,7 @@ fn the_arch_package_builds_with_makepkg_and_installs_into_a_clean_root() {
     // toolchain, the crates) are that user's.
     let recipe = root().join("packaging/arch");
     let recipe_before = names_in(&recipe);
+    // SAFETY: geteuid has no preconditions and cannot fail.
     let mut makepkg = if unsafe { libc::geteuid() } == 0 {
         let mut cmd = Command::new("unshare");
         cmd.args(["--user", "--map-user=1000", "--map-group=1000", "makepkg"]);
