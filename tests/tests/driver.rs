@@ -41,21 +41,37 @@ fn reg_add(prefix: &Prefix, key: &str, name: &str, value: u32) {
     assert!(out.status.success(), "{}", output_text(&out));
 }
 
+/// What `HKLM\Software\ASIO` holds in the registry `view` (/reg:64, or
+/// /reg:32 where 32-bit hosts look).
+fn asio_entries(prefix: &Prefix, view: &str) -> (String, String) {
+    let asio = prefix.reg_query_view(r"HKLM\Software\ASIO", view);
+    (String::from_utf8_lossy(&asio.stdout).into_owned(), output_text(&asio))
+}
+
+/// Registered for 64-bit and (wine32 installed) 32-bit hosts, each entry in
+/// its registry view; unregistering removes both.
 #[test]
 fn the_register_script_registers_and_unregisters_the_driver_with_regsvr32() {
+    require_wine32();
     let daemon = bridge();
-    let prefix = Prefix::create(&daemon.dir, &daemon);
-    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
-    let text = String::from_utf8_lossy(&asio.stdout);
-    assert!(text.contains("PipeWire ASIO Bridge") && text.contains("CLSID") && text.contains("Description"), "{}", output_text(&asio));
+    let mut prefix = Prefix::create(&daemon.dir, &daemon);
+    for view in ["/reg:64", "/reg:32"] {
+        let (text, ctx) = asio_entries(&prefix, view);
+        assert!(text.contains("PipeWire ASIO Bridge") && text.contains("CLSID") && text.contains("Description"), "{view}: {ctx}");
+    }
     let mut unregister = std::process::Command::new(asio_bridge_tests::stage().join("bin/asio-bridge-register"));
     unregister.arg("--unregister").env("WINEPREFIX", &prefix.path).env_remove("WINEDLLPATH");
     let out = run_with_timeout(&mut unregister, Duration::from_secs(60));
     assert!(out.status.success(), "{}", output_text(&out));
-    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
-    assert!(!String::from_utf8_lossy(&asio.stdout).contains("PipeWire ASIO Bridge"), "{}", output_text(&asio));
-    let (r, out) = prefix.host(&["info"], Duration::from_secs(60));
-    assert_eq!(r.num("driver_found"), 0.0, "{}", output_text(&out));
+    for view in ["/reg:64", "/reg:32"] {
+        let (text, ctx) = asio_entries(&prefix, view);
+        assert!(!text.contains("PipeWire ASIO Bridge"), "{view}: {ctx}");
+    }
+    for host in [ASIO_HOST, ASIO_HOST_32] {
+        prefix.host_exe = host;
+        let (r, out) = prefix.host(&["info"], Duration::from_secs(60));
+        assert_eq!(r.num("driver_found"), 0.0, "{host}: {}", output_text(&out));
+    }
 }
 
 #[test]
@@ -187,44 +203,6 @@ fn a_32_bit_host_calls_every_iasio_method_in_and_out_of_order() {
     let (r, out) = prefix.host(&["conformance"], Duration::from_secs(90));
     assert!(out.status.success(), "{}", output_text(&out));
     assert_eq!(r.num("conformance_failures"), 0.0, "{}", output_text(&out));
-}
-
-#[test]
-fn the_32_bit_driver_is_registered_beside_the_64_bit_one_and_removed_with_it() {
-    require_wine32();
-    let daemon = two_bridges();
-    let mut prefix = Prefix::create(&daemon.dir, &daemon);
-    prefix.host_exe = ASIO_HOST_32;
-    let entry = "PipeWire ASIO Bridge (asio-bridge-b)";
-    let out = register(&prefix, &["--node", "asio-bridge-b"]);
-    assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains("for 64-bit and 32-bit hosts"), "{}", output_text(&out));
-    let listed = |view: &str| {
-        let asio = prefix.reg_query_view(r"HKLM\Software\ASIO", view);
-        let text = String::from_utf8_lossy(&asio.stdout).into_owned();
-        (text.contains("PipeWire ASIO Bridge\r\n") || text.contains("PipeWire ASIO Bridge\n"), text.contains(entry), output_text(&asio))
-    };
-    for view in ["/reg:64", "/reg:32"] {
-        let (plain, named, text) = listed(view);
-        assert!(plain && named, "{view}: {text}");
-    }
-    // A 32-bit host finds both entries, each attached to its own bridge.
-    let info = |driver: &str| {
-        let (r, out) = prefix.host(&["--driver", driver, "info"], Duration::from_secs(60));
-        assert!(out.status.success(), "{driver}: {}", output_text(&out));
-        r
-    };
-    assert_eq!(info("PipeWire ASIO Bridge").num("inputs"), 2.0);
-    assert_eq!(info(entry).num("inputs"), 4.0);
-    for args in [&["--unregister", "--node", "asio-bridge-b"][..], &["--unregister"]] {
-        let out = register(&prefix, args);
-        assert!(out.status.success(), "{}", output_text(&out));
-    }
-    for view in ["/reg:64", "/reg:32"] {
-        let (plain, named, text) = listed(view);
-        assert!(!plain && !named, "{view}: {text}");
-    }
-    let (r, out) = prefix.host(&["info"], Duration::from_secs(60));
-    assert_eq!(r.num("driver_found"), 0.0, "{}", output_text(&out));
 }
 
 /// The quantum the graph runs, as the reference client sees it.
@@ -404,6 +382,11 @@ fn two_bridges_are_two_drivers_and_two_hosts_run_at_once() {
     let entry = "PipeWire ASIO Bridge (asio-bridge-b)";
     let out = register(&prefix, &["--node", "asio-bridge-b"]);
     assert!(out.status.success() && String::from_utf8_lossy(&out.stdout).contains(&format!("{entry} registered")), "{}", output_text(&out));
+    // For 32-bit hosts too, in their registry view.
+    require_wine32();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("for 64-bit and 32-bit hosts"), "{}", output_text(&out));
+    let (text, ctx) = asio_entries(&prefix, "/reg:32");
+    assert!(text.contains(entry), "{ctx}");
     let asio = prefix.reg_query(r"HKLM\Software\ASIO");
     let text = String::from_utf8_lossy(&asio.stdout);
     // The documented scheme: FNV-1a of the node name into the base CLSID.
@@ -419,6 +402,14 @@ fn two_bridges_are_two_drivers_and_two_hosts_run_at_once() {
     let b = info(entry);
     assert_eq!((plain.str("driver_name"), plain.num("inputs")), ("PipeWire ASIO Bridge", 2.0), "{plain:?}");
     assert_eq!((b.str("driver_name"), b.num("inputs")), ("PipeWire ASIO asio-bridge-b", 4.0), "{b:?}");
+    // A 32-bit host finds the named entry on its bridge too.
+    let (r, out) = {
+        let mut cmd = prefix.wine();
+        cmd.arg(asio_bridge_tests::stage().join(ASIO_HOST_32)).args(["--driver", entry, "info"]);
+        let out = run_with_timeout(&mut cmd, Duration::from_secs(60));
+        (report(&out.stdout), out)
+    };
+    assert_eq!(r.num("inputs"), 4.0, "32-bit host: {}", output_text(&out));
     // The plain entry's Node setting and ASIO_BRIDGE_NODE do not move the named entry.
     let (r, out) = {
         let mut cmd = prefix.wine();
@@ -457,9 +448,10 @@ fn two_bridges_are_two_drivers_and_two_hosts_run_at_once() {
 
     let out = register(&prefix, &["--unregister", "--node", "asio-bridge-b"]);
     assert!(out.status.success(), "{}", output_text(&out));
-    let asio = prefix.reg_query(r"HKLM\Software\ASIO");
-    let text = String::from_utf8_lossy(&asio.stdout);
-    assert!(!text.contains(entry) && text.contains("PipeWire ASIO Bridge"), "{}", output_text(&asio));
+    for view in ["/reg:64", "/reg:32"] {
+        let (text, ctx) = asio_entries(&prefix, view);
+        assert!(!text.contains(entry) && text.contains("PipeWire ASIO Bridge"), "{view}: {ctx}");
+    }
     let clsid_key = prefix.reg_query(&format!(r"HKCR\CLSID\{clsid}"));
     assert!(!clsid_key.status.success(), "{}", output_text(&clsid_key));
     let (r, out) = prefix.host(&["--driver", entry, "info"], Duration::from_secs(60));

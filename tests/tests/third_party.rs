@@ -214,12 +214,14 @@ fn rtaudio_32_bit_streams_through_the_32_bit_driver_at_its_own_buffer_size() {
         assert!(probe.contains(line), "audioprobe does not say {line:?}:\n{probe}");
     }
     let rtaudio = Host { daemon: &daemon, prefix: &prefix, bin, buffer: RTAUDIO_BUFFER };
+    // Free, the graph follows the host; held at 64, the host keeps its 512
+    // through the FIFOs, playing and in duplex.
     for (forced, quantum) in [(0, RTAUDIO_BUFFER), (64, "64")] {
         daemon.force_quantum(forced);
         let out = rtaudio.run("playsaw", &["2", "48000", "0", "0", "2"], &[], quantum);
         assert_clean("playsaw (32-bit)", quantum, &out);
-        let out = rtaudio.run("duplex", &["2", "48000"], &["running"], quantum);
-        assert_clean("duplex (32-bit)", quantum, &out);
-        assert!(String::from_utf8_lossy(&out.stdout).contains("buffer frames = 512"), "{}", output_text(&out));
     }
+    let out = rtaudio.run("duplex", &["2", "48000"], &["running"], "64");
+    assert_clean("duplex (32-bit)", "64", &out);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("buffer frames = 512"), "{}", output_text(&out));
 }
