@@ -96,7 +96,7 @@ fn sweep_round_trip_equals_reported_latency_in_every_cell() {
     let prefix = Prefix::create(&daemon.dir, &daemon);
     let before = graph_clock(&daemon, "asio-bridge");
     // The graph runs the host's buffer size in every cell.
-    let (rows, failures) = sweep(&prefix, &["--seconds", "1.5"], |buffer| buffer);
+    let (rows, failures) = sweep(&prefix, &["--seconds", "1"], |buffer| buffer);
     let table = format!("{TABLE_HEADER}\n{}\n", rows.join("\n"));
     asio_bridge_tests::publish("latency-sweep", &format!("{SWEEP_NOTE}\n{table}"));
     assert!(failures.is_empty(), "{TABLE_HEADER}\n{}\n{}\n{}", rows.join("\n"), failures.join("\n"), daemon.log());
@@ -113,10 +113,10 @@ fn sweep_round_trip_equals_reported_latency_in_every_cell() {
 fn other_buffer_sizes_are_exact_on_their_own_quantum_and_through_the_fifos() {
     let daemon = daemon_with("npot", "clock.power-of-two-quantum = false", "asio.power-of-two-quantum=false");
     let prefix = Prefix::create(&daemon.dir, &daemon);
-    let args = ["--buffers", "96,160", "--rates", "48000", "--seconds", "1.5"];
+    let args = ["--buffers", "96,160", "--rates", "48000", "--seconds", "1"];
     let (mut rows, mut failures) = sweep(&prefix, &args, |buffer| buffer);
     settings(&daemon, "clock.force-quantum", 128);
-    let args = ["--buffers", "64,96,256,320", "--rates", "48000", "--seconds", "1.5"];
+    let args = ["--buffers", "64,96,256,320", "--rates", "48000", "--seconds", "1"];
     let (more, more_failures) = sweep(&prefix, &args, |_| 128);
     rows.extend(more);
     failures.extend(more_failures);
