@@ -36,9 +36,9 @@ const PACKAGES: &[&str] =
 /// checks does not depend on the stack they run on).
 const HOST_ONLY: &[&str] = &["packaging", "third_party", "rt_no_panic"];
 
-/// Tests not run in the chroot, by name: the 32-bit driver's need wine32,
-/// an i386 package the amd64 chroot does not hold (they run on the host).
-const HOST_ONLY_TESTS: &str = "32_bit";
+/// The 32-bit driver's tests need Wine for 32-bit programs: i386 packages,
+/// added to the chroot after debootstrap (which installs one architecture).
+const I386_PACKAGES: &[&str] = &["wine32:i386"];
 
 pub fn compat(stage: &Stage, cargo: &str, args: &[String]) {
     let start = Instant::now();
@@ -54,6 +54,7 @@ pub fn compat(stage: &Stage, cargo: &str, args: &[String]) {
     let chroot_start = Instant::now();
     let chroot = stage.root.join("target/compat").join(SUITE);
     ensure_chroot(&chroot);
+    ensure_i386(&chroot);
     let chroot_time = chroot_start.elapsed();
 
     let binds = binds(stage);
@@ -65,7 +66,7 @@ pub fn compat(stage: &Stage, cargo: &str, args: &[String]) {
     for (name, exe) in &binaries {
         println!("\ncompat: {name} ({})", exe.display());
         let mut cmd = in_chroot(&chroot, &binds);
-        cmd.arg(exe).arg("--test-threads=1").args(["--skip", HOST_ONLY_TESTS]).args(args);
+        cmd.arg(exe).arg("--test-threads=1").args(args);
         let counts = crate::count_tests(&mut cmd);
         passed += counts.passed;
         failed += counts.failed;
@@ -190,6 +191,8 @@ fn ensure_chroot(chroot: &Path) {
     for dir in [chroot, partial.as_path()] {
         remove_tree(dir);
     }
+    // A new chroot has no i386 packages (ensure_i386 adds them).
+    let _ = fs::remove_file(chroot.with_extension("i386"));
     fs::create_dir_all(chroot.parent().unwrap()).unwrap();
     println!("compat: making a {SUITE} chroot from {mirror} into {} (a one-off download)", chroot.display());
     run(Command::new("unshare")
@@ -199,6 +202,23 @@ fn ensure_chroot(chroot: &Path) {
         .arg(&partial)
         .arg(&mirror));
     fs::rename(&partial, chroot).unwrap_or_else(|e| fail(&format!("{} -> {}: {e}", partial.display(), chroot.display())));
+    fs::write(&stamp, wanted).unwrap();
+}
+
+/// Adds the i386 architecture and I386_PACKAGES to the chroot, once (a
+/// stamp beside it says which were added).
+fn ensure_i386(chroot: &Path) {
+    let stamp = chroot.with_extension("i386");
+    let wanted = format!("{}\n", I386_PACKAGES.join(","));
+    if fs::read_to_string(&stamp).is_ok_and(|s| s == wanted) {
+        return;
+    }
+    println!("compat: adding {} to {}", I386_PACKAGES.join(", "), chroot.display());
+    let script = format!(
+        "dpkg --add-architecture i386 && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends {}",
+        I386_PACKAGES.join(" ")
+    );
+    run(in_chroot(chroot, &[]).args(["sh", "-c", &script]));
     fs::write(&stamp, wanted).unwrap();
 }
 

@@ -57,8 +57,9 @@ Commands:
                         ASIO_BRIDGE_BENCH_CELL_SECONDS to shorten the cells
                         (for development; figures come from the default)
   compat [ARGS]         stage, then run the end-to-end tests (all but
-                        packaging and third_party) against Debian 13's
-                        PipeWire 1.4, WirePlumber 0.5 and Wine 10, in a
+                        packaging, third_party and rt_no_panic) against
+                        Debian 13's PipeWire 1.4, WirePlumber 0.5 and Wine
+                        10 (with wine32:i386 for the 32-bit driver), in a
                         debootstrap chroot made from the mirror the host's
                         apt uses and cached in target/compat/trixie (needs
                         root and debootstrap);
