@@ -30,26 +30,28 @@ pub fn stage(stage: &Stage, cargo: &str) {
     let dll = pe_driver(stage, MINGW, &out.join("asiobridge.dll"));
     stage.install(&dll, "lib/wine/x86_64-windows/asiobridge.dll");
 
-    let host = out.join("asio-host.exe");
-    run(Command::new(MINGW)
-        .args(["-O2", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&host)
-        .arg(stage.root.join("asio-bridge/host/asio-host.c"))
-        .args(["-lole32", "-luuid", "-ladvapi32"]));
+    let host = pe_program(stage, MINGW, "asio-host", &out, &["-lole32", "-luuid", "-ladvapi32"]);
     stage.install(&host, "bin/asio-host.exe");
-
     // Opens the driver's control panel and drives its dialog, for the tests.
-    let probe = out.join("panel-probe.exe");
-    run(Command::new(MINGW)
-        .args(["-O2", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&probe)
-        .arg(stage.root.join("asio-bridge/host/panel-probe.c"))
-        .args(["-lole32", "-luuid", "-ladvapi32", "-luser32"]));
+    let probe = pe_program(stage, MINGW, "panel-probe", &out, &["-lole32", "-luuid", "-ladvapi32", "-luser32"]);
     stage.install(&probe, "bin/panel-probe.exe");
     stage.install(&stage.root.join("asio-bridge/asio-bridge-register"), "bin/asio-bridge-register");
     if stage.i386 {
         stage_i386(stage, cargo, &out.join("i386"));
     }
+}
+
+/// The Windows program asio-bridge/host/`name`.c, built by `mingw` into
+/// `out`/`name`.exe, linked stripped.
+fn pe_program(stage: &Stage, mingw: &str, name: &str, out: &Path, libs: &[&str]) -> PathBuf {
+    std::fs::create_dir_all(out).unwrap();
+    let exe = out.join(format!("{name}.exe"));
+    run(Command::new(mingw)
+        .args(["-O2", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
+        .arg(&exe)
+        .arg(stage.root.join(format!("asio-bridge/host/{name}.c")))
+        .args(libs));
+    exe
 }
 
 /// The PE half of the driver, built by `mingw` into `dll`.
@@ -89,12 +91,7 @@ fn stage_i386(stage: &Stage, cargo: &str, out: &Path) {
     stage.install(&target_dir.join(I686).join("release/libasiobridge.so"), "lib/wine/i386-unix/asiobridge.so");
     let dll = pe_driver(stage, MINGW32, &out.join("asiobridge.dll"));
     stage.install(&dll, "lib/wine/i386-windows/asiobridge.dll");
-    let host = out.join("asio-host32.exe");
-    run(Command::new(MINGW32)
-        .args(["-O2", "-s", "-Wall", "-Wextra", "-Werror", "-o"])
-        .arg(&host)
-        .arg(stage.root.join("asio-bridge/host/asio-host.c"))
-        .args(["-lole32", "-luuid", "-ladvapi32"]));
+    let host = pe_program(stage, MINGW32, "asio-host", out, &["-lole32", "-luuid", "-ladvapi32"]);
     stage.install(&host, "bin/asio-host32.exe");
 }
 
