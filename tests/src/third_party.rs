@@ -13,7 +13,7 @@ use std::{
 };
 
 /// Which Windows a host is built for: x64, or i386 for the 32-bit driver.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 pub enum Bits {
     X64,
     I386,
